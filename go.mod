@@ -1,0 +1,3 @@
+module github.com/mastmq/mast
+
+go 1.26
