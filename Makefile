@@ -1,0 +1,33 @@
+# The one command that runs every test: make test
+# It installs the external test peers it needs (Debian packages) first.
+
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test deps lint unit fuzz build run bench
+
+test: deps lint unit fuzz
+
+deps:
+	./scripts/install-test-deps.sh
+	$(GO) mod download
+
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Bounded fuzzing of every decoder; longer runs: make fuzz FUZZTIME=10m
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+build:
+	$(GO) build -o bin/mast ./cmd/mast
+
+run:
+	$(GO) run ./cmd/mast serve -v
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./packet ./topic ./broker

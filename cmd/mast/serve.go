@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mastmq/mast/broker"
+	"github.com/mastmq/mast/config"
+	"github.com/mastmq/mast/listener"
+)
+
+// listFlag collects a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runServe(args []string, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mast serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var listens, ports listFlag
+	cfgPath := fs.String("c", "", "read the YAML configuration `file`")
+	fs.Var(&ports, "p", "listen on 127.0.0.1:`port` (repeatable)")
+	fs.Var(&listens, "listen", "listen on `host:port` or unix:PATH (repeatable)")
+	verbose := fs.Bool("v", false, "verbose: log every packet the way mosquitto -v does")
+	logFormat := fs.String("log-format", "", "log format: text or json")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mast serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintln(stderr, "mast serve:", err)
+			return 1
+		}
+	}
+	if err := applyServeFlags(cfg, ports, listens, *verbose, *logFormat, *logLevel); err != nil {
+		fmt.Fprintln(stderr, "mast serve:", err)
+		return 2
+	}
+	return serve(cfg, stderr)
+}
+
+func applyServeFlags(cfg *config.Config, ports, listens []string, verbose bool, format, level string) error {
+	if len(ports)+len(listens) > 0 {
+		cfg.Listeners = nil
+	}
+	for _, p := range ports {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return fmt.Errorf("-p %q is not a port number", p)
+		}
+		l, _ := listener.Parse(net.JoinHostPort("127.0.0.1", p))
+		cfg.Listeners = append(cfg.Listeners, l)
+	}
+	for _, a := range listens {
+		l, err := listener.Parse(a)
+		if err != nil {
+			return err
+		}
+		cfg.Listeners = append(cfg.Listeners, l)
+	}
+	if verbose {
+		cfg.Log.Verbose = true
+	}
+	switch format {
+	case "":
+	case "text", "json":
+		cfg.Log.Format = format
+	default:
+		return fmt.Errorf("--log-format %q is not text or json", format)
+	}
+	if level != "" {
+		if err := cfg.Log.Level.UnmarshalText([]byte(level)); err != nil {
+			return fmt.Errorf("--log-level %q is not debug, info, warn or error", level)
+		}
+	}
+	return nil
+}
+
+func serve(cfg *config.Config, stderr io.Writer) int {
+	logger := newLogger(cfg.Log, stderr)
+	opts := cfg.Broker
+	opts.Logger = logger
+	opts.Verbose = cfg.Log.Verbose
+	opts.Version = "mast " + version
+	srv := broker.New(opts)
+	logger.Info("mast " + version + " starting")
+
+	var lns []net.Listener
+	for _, lc := range cfg.Listeners {
+		ln, err := listener.Listen(lc)
+		if err != nil {
+			logger.Error("cannot open listener", "address", lc.String(), "err", err)
+			for _, l := range lns {
+				l.Close()
+			}
+			return 1
+		}
+		lns = append(lns, ln)
+		logger.Info("listening on " + ln.Addr().Network() + " " + ln.Addr().String())
+	}
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	code := 0
+	select {
+	case sig := <-sigc:
+		logger.Info("mast received signal " + sig.String() + ", shutting down")
+	case err := <-errc:
+		logger.Error("listener failed", "err", err)
+		code = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, broker.ErrServerClosed) {
+		logger.Error("shutdown", "err", err)
+		code = 1
+	}
+	logger.Info("mast " + version + " terminating")
+	return code
+}
+
+// newLogger builds the process logger: JSON, or the console format with a
+// Unix timestamp first as Mosquitto prints it.
+func newLogger(l config.Log, w io.Writer) *slog.Logger {
+	level := l.Level
+	if l.Verbose && level > slog.LevelDebug {
+		level = slog.LevelDebug
+	}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	}
+	return slog.New(newConsoleHandler(w, level))
+}

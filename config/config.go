@@ -1,0 +1,206 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mastmq/mast/broker"
+	"github.com/mastmq/mast/listener"
+)
+
+// Config is everything `mast serve` needs.
+type Config struct {
+	Listeners []listener.Config
+	Broker    broker.Options
+	Log       Log
+}
+
+// Log configures logging.
+type Log struct {
+	Level   slog.Level
+	Format  string // "text" or "json"
+	Verbose bool   // Mosquitto-style packet lines
+}
+
+// DefaultListener is where mast listens with no configuration: localhost
+// only, as Mosquitto 2 does without a config file.
+const DefaultListener = "127.0.0.1:1883"
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	l, _ := listener.Parse(DefaultListener)
+	return &Config{
+		Listeners: []listener.Config{l},
+		Log:       Log{Level: slog.LevelInfo, Format: "text"},
+	}
+}
+
+// file is the YAML schema. Every key is documented in docs/config.md.
+type file struct {
+	Listeners   []listenerSpec `yaml:"listeners"`
+	Log         *logSpec       `yaml:"log"`
+	MQTT        *mqttSpec      `yaml:"mqtt"`
+	Limits      *limitsSpec    `yaml:"limits"`
+	SysInterval *duration      `yaml:"sys_interval"`
+}
+
+type listenerSpec struct {
+	Address string `yaml:"address"`
+}
+
+type logSpec struct {
+	Level   string `yaml:"level"`
+	Format  string `yaml:"format"`
+	Verbose bool   `yaml:"verbose"`
+}
+
+type mqttSpec struct {
+	MaxQoS             *qos      `yaml:"max_qos"`
+	RetainAvailable    *bool     `yaml:"retain_available"`
+	AllowEmptyClientID *bool     `yaml:"allow_empty_client_id"`
+	TopicAliasMaximum  *uint16   `yaml:"topic_alias_maximum"`
+	MaxKeepAlive       *uint16   `yaml:"max_keepalive"`
+	MaxSessionExpiry   *duration `yaml:"max_session_expiry"`
+	QueueQoS0          *bool     `yaml:"queue_qos0_messages"`
+}
+
+type limitsSpec struct {
+	MaxPacketSize    *size     `yaml:"max_packet_size"`
+	ReceiveMaximum   *uint16   `yaml:"receive_maximum"`
+	MaxInflight      *posInt   `yaml:"max_inflight_messages"`
+	MaxQueued        *posInt   `yaml:"max_queued_messages"`
+	MaxOutboundBytes *size     `yaml:"max_outbound_bytes"`
+	ConnectTimeout   *duration `yaml:"connect_timeout"`
+}
+
+// Load reads a YAML configuration file. Keys not in the file keep their
+// defaults.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads YAML configuration text.
+func Parse(data []byte) (*Config, error) {
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, cleanYAMLError(err)
+	}
+	return f.apply(Default())
+}
+
+// cleanYAMLError drops the library's "yaml: unmarshal errors:" preamble so
+// that messages read "line 3: field foo not found".
+func cleanYAMLError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	msg = strings.ReplaceAll(msg, "\n  ", "; ")
+	msg = strings.TrimSpace(msg)
+	msg = strings.ReplaceAll(msg, " in type config.", " in section ")
+	return errors.New(msg)
+}
+
+func (f *file) apply(c *Config) (*Config, error) {
+	if len(f.Listeners) > 0 {
+		c.Listeners = nil
+		for i, l := range f.Listeners {
+			lc, err := listener.Parse(l.Address)
+			if err != nil {
+				return nil, fmt.Errorf("listeners[%d]: %w", i, err)
+			}
+			c.Listeners = append(c.Listeners, lc)
+		}
+	}
+	if f.Log != nil {
+		if err := f.Log.apply(&c.Log); err != nil {
+			return nil, err
+		}
+	}
+	o := &c.Broker
+	if m := f.MQTT; m != nil {
+		if m.MaxQoS != nil {
+			o.MaxQoS = byte(*m.MaxQoS)
+		}
+		if m.RetainAvailable != nil {
+			o.DisableRetain = !*m.RetainAvailable
+		}
+		if m.AllowEmptyClientID != nil {
+			o.DisallowEmptyClientID = !*m.AllowEmptyClientID
+		}
+		if m.TopicAliasMaximum != nil {
+			o.TopicAliasMaximum = *m.TopicAliasMaximum
+			o.DisableTopicAlias = *m.TopicAliasMaximum == 0
+		}
+		if m.MaxKeepAlive != nil {
+			o.MaxKeepAlive = *m.MaxKeepAlive
+		}
+		if m.MaxSessionExpiry != nil {
+			o.MaxSessionExpiry = uint32(time.Duration(*m.MaxSessionExpiry) / time.Second)
+		}
+		if m.QueueQoS0 != nil {
+			o.QueueQoS0 = *m.QueueQoS0
+		}
+	}
+	if l := f.Limits; l != nil {
+		if l.MaxPacketSize != nil {
+			o.MaxPacketSize = uint32(*l.MaxPacketSize)
+		}
+		if l.ReceiveMaximum != nil {
+			o.ReceiveMaximum = *l.ReceiveMaximum
+		}
+		if l.MaxInflight != nil {
+			o.MaxInflight = int(*l.MaxInflight)
+		}
+		if l.MaxQueued != nil {
+			o.MaxQueued = int(*l.MaxQueued)
+		}
+		if l.MaxOutboundBytes != nil {
+			o.MaxOutboundBytes = int(*l.MaxOutboundBytes)
+		}
+		if l.ConnectTimeout != nil {
+			o.ConnectTimeout = time.Duration(*l.ConnectTimeout)
+		}
+	}
+	if f.SysInterval != nil {
+		o.SysInterval = time.Duration(*f.SysInterval)
+		if o.SysInterval == 0 {
+			o.SysInterval = -1 // 0 turns $SYS off, as in Mosquitto
+		}
+	}
+	return c, nil
+}
+
+func (l *logSpec) apply(c *Log) error {
+	if l.Level != "" {
+		if err := c.Level.UnmarshalText([]byte(l.Level)); err != nil {
+			return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", l.Level)
+		}
+	}
+	switch l.Format {
+	case "":
+	case "text", "json":
+		c.Format = l.Format
+	default:
+		return fmt.Errorf("log.format: %q is not text or json", l.Format)
+	}
+	c.Verbose = l.Verbose
+	return nil
+}

@@ -1,0 +1,110 @@
+package listener
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+)
+
+// Config describes one listener.
+type Config struct {
+	// Network is "tcp", "tcp4", "tcp6" or "unix".
+	Network string
+	// Address is host:port for TCP, a file path for unix sockets.
+	Address string
+}
+
+// String gives the address in the form Parse reads.
+func (c Config) String() string {
+	if c.Network == "unix" {
+		return "unix:" + c.Address
+	}
+	return c.Address
+}
+
+// Parse reads a listener address: "unix:PATH" for a unix socket,
+// otherwise host:port for TCP ("[::]:1883", "0.0.0.0:1883", ":1883").
+func Parse(s string) (Config, error) {
+	if path, ok := strings.CutPrefix(s, "unix:"); ok {
+		if path == "" {
+			return Config{}, errors.New("listener: unix socket path is empty")
+		}
+		return Config{Network: "unix", Address: path}, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return Config{}, fmt.Errorf("listener: %q is not host:port or unix:PATH: %w", s, err)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return Config{}, fmt.Errorf("listener: bad port in %q: %w", s, err)
+	}
+	network := "tcp"
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.To4() != nil {
+			network = "tcp4"
+		} else {
+			network = "tcp6"
+		}
+	}
+	return Config{Network: network, Address: s}, nil
+}
+
+// Listen opens the listener. A unix socket file left behind by a process
+// that is gone is removed first; one still in use is an error.
+func Listen(c Config) (net.Listener, error) {
+	switch c.Network {
+	case "tcp", "tcp4", "tcp6":
+		ln, err := net.Listen(c.Network, c.Address)
+		if err != nil {
+			return nil, fmt.Errorf("listener: %w", err)
+		}
+		return ln, nil
+	case "unix":
+		if err := removeStaleSocket(c.Address); err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("unix", c.Address)
+		if err != nil {
+			return nil, fmt.Errorf("listener: %w", err)
+		}
+		return ln, nil
+	}
+	return nil, fmt.Errorf("listener: unknown network %q", c.Network)
+}
+
+// IsLoopback reports whether a listener only accepts local connections:
+// a unix socket or a TCP address on a loopback IP or "localhost".
+func (c Config) IsLoopback() bool {
+	if c.Network == "unix" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(c.Address)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listener: %w", err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("listener: %s exists and is not a socket", path)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("listener: %s is in use by another process", path)
+	}
+	return os.Remove(path)
+}

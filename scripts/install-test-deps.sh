@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian's packages: the Mosquitto
+# clients and broker (interop peers) and Python paho. Fails loudly if it
+# cannot: no test is ever skipped because a tool is missing.
+set -euo pipefail
+
+need=()
+command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+command -v mosquitto >/dev/null && [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+/usr/bin/python3 -c 'import paho.mqtt.client' 2>/dev/null || need+=(python3-paho-mqtt)
+
+if [ ${#need[@]} -gt 0 ]; then
+	echo "install-test-deps: installing ${need[*]}"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Check, so that a failed install stops here with a clear message.
+command -v mosquitto_pub >/dev/null || { echo "install-test-deps: mosquitto_pub missing" >&2; exit 1; }
+command -v mosquitto_sub >/dev/null || { echo "install-test-deps: mosquitto_sub missing" >&2; exit 1; }
+[ -x /usr/sbin/mosquitto ] || { echo "install-test-deps: mosquitto broker missing" >&2; exit 1; }
+/usr/bin/python3 -c 'import paho.mqtt.client' || { echo "install-test-deps: python3-paho-mqtt missing" >&2; exit 1; }
+echo "install-test-deps: ok"
