@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a Server. The zero value of a field means its default,
+// listed beside it; Defaults fills them in.
+type Options struct {
+	// MaxPacketSize is the largest packet accepted from a client, fixed
+	// header included; larger ones close the connection (v5: DISCONNECT
+	// 0x95). Default 1 MiB. It is advertised to v5 clients in CONNACK.
+	MaxPacketSize uint32
+	// ReceiveMaximum is how many QoS 1/2 PUBLISH a client may have
+	// unacknowledged towards us (v5 CONNACK Receive Maximum). Default 1024.
+	ReceiveMaximum uint16
+	// MaxInflight caps the QoS 1/2 messages in flight to one client, below
+	// the client's own Receive Maximum. Default 1024.
+	MaxInflight int
+	// MaxQueued caps the QoS 1/2 messages waiting per session (offline, or
+	// past the in-flight window); beyond it new messages are dropped and
+	// counted. Default 1000.
+	MaxQueued int
+	// QueueQoS0 also queues QoS 0 messages for offline persistent sessions.
+	QueueQoS0 bool
+	// MaxOutboundBytes bounds the bytes waiting in one connection's write
+	// queue; QoS 0 messages beyond it are dropped for that subscriber and
+	// counted. Default 8 MiB.
+	MaxOutboundBytes int
+	// TopicAliasMaximum is the v5 Topic Alias Maximum offered to clients
+	// for inbound aliases. Default 65535; 0 is the default, so use
+	// DisableTopicAlias to offer none.
+	TopicAliasMaximum uint16
+	DisableTopicAlias bool
+	// MaxKeepAlive caps the keep alive a v5 client may ask for; a larger or
+	// zero request gets a Server Keep Alive of this value. 0 means no cap.
+	MaxKeepAlive uint16
+	// MaxSessionExpiry caps v5 session expiry intervals, in seconds. 0 means
+	// no cap beyond the protocol's.
+	MaxSessionExpiry uint32
+	// MaxQoS is the highest QoS the server grants. Default 2.
+	MaxQoS byte
+	// RetainAvailable turns retained messages on; on by default, set
+	// DisableRetain to turn them off.
+	DisableRetain bool
+	// AllowZeroLengthClientID lets clients connect with an empty id (and a
+	// clean session in 3.1.1); the server then assigns one. Default true;
+	// set DisallowEmptyClientID to refuse.
+	DisallowEmptyClientID bool
+	// ConnectTimeout closes sockets that send no CONNECT in time. Default 10s.
+	ConnectTimeout time.Duration
+	// SysInterval is how often $SYS topics are published; 0 means the
+	// default of 10s, a negative value turns $SYS off.
+	SysInterval time.Duration
+	// Version is reported on $SYS/broker/version.
+	Version string
+	// Logger receives the server's logs; nil discards them. With Verbose,
+	// Mosquitto-style lines for every packet are logged at Debug level.
+	Logger  *slog.Logger
+	Verbose bool
+}
+
+// Defaults returns o with every unset field given its default.
+func (o Options) Defaults() Options {
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = 1 << 20
+	}
+	if o.ReceiveMaximum == 0 {
+		o.ReceiveMaximum = 1024
+	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = 1024
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = 1000
+	}
+	if o.MaxOutboundBytes <= 0 {
+		o.MaxOutboundBytes = 8 << 20
+	}
+	if o.TopicAliasMaximum == 0 {
+		o.TopicAliasMaximum = 65535
+	}
+	if o.DisableTopicAlias {
+		o.TopicAliasMaximum = 0
+	}
+	if o.MaxQoS == 0 || o.MaxQoS > 2 {
+		o.MaxQoS = 2
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.SysInterval == 0 {
+		o.SysInterval = 10 * time.Second
+	}
+	if o.Version == "" {
+		o.Version = "mast"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

@@ -1,0 +1,190 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/topic"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("broker: server closed")
+
+// Server is an MQTT broker. Create it with New, give it listeners with
+// Serve, and stop it with Shutdown.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	verbose  bool
+	subs     *topic.Trie[subscription]
+	retained *topic.Retained[*message]
+	stats    stats
+	started  time.Time
+
+	mu        sync.Mutex
+	sessions  map[string]*session
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	wills     map[*session]time.Time // delayed wills by due time
+	closing   bool
+
+	connWG  sync.WaitGroup
+	quit    chan struct{}
+	hkDone  chan struct{}
+	results sync.Pool // *topic.Result[subscription]
+	idSeq   atomic.Uint64
+}
+
+// New returns a server ready to Serve listeners.
+func New(opts Options) *Server {
+	opts = opts.Defaults()
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		verbose:   opts.Verbose,
+		subs:      topic.NewTrie[subscription](),
+		retained:  topic.NewRetained[*message](),
+		started:   time.Now(),
+		sessions:  make(map[string]*session),
+		conns:     make(map[*conn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		wills:     make(map[*session]time.Time),
+		quit:      make(chan struct{}),
+		hkDone:    make(chan struct{}),
+	}
+	s.results.New = func() any { return new(topic.Result[subscription]) }
+	go s.housekeeping()
+	return s
+}
+
+// Serve accepts connections on ln until ln fails or Shutdown is called. It
+// always returns a non-nil error; after Shutdown, ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: back off rather
+				// than spin, as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.ServeConn(nc)
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// ServeConn runs the MQTT protocol on one accepted connection in its own
+// goroutines and returns at once. It is how listeners other than
+// net.Listener (WebSocket, for instance) hand connections to the server.
+func (s *Server) ServeConn(nc net.Conn) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	s.stats.connections.Add(1)
+	go c.run()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown stops accepting, tells every v5 client the server is shutting
+// down (DISCONNECT 0x8B), closes all connections and waits for them to end
+// or for ctx to expire.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.hkDone
+	for _, c := range conns {
+		c.kick(packet.ServerShuttingDown, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("broker: shutdown: %w", ctx.Err())
+	}
+}
+
+// Addrs returns the addresses of the listeners being served.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for ln := range s.listeners {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// newClientID makes an id for a client that connected with an empty one
+// [MQTT-3.1.3-6].
+func (s *Server) newClientID() string {
+	return fmt.Sprintf("mast-%x-%d", s.started.UnixNano()&0xffffff, s.idSeq.Add(1))
+}

@@ -1,0 +1,58 @@
+package broker
+
+import "sync/atomic"
+
+// stats are the server's counters, read by $SYS and by Stats.
+type stats struct {
+	connections   atomic.Uint64 // sockets accepted
+	clientsTotal  atomic.Uint64 // CONNECTs accepted
+	packetsIn     atomic.Uint64
+	msgsReceived  atomic.Uint64
+	msgsSent      atomic.Uint64
+	bytesReceived atomic.Uint64
+	bytesSent     atomic.Uint64
+	dropped       atomic.Uint64
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	ClientsConnected int    // connections with an accepted CONNECT
+	Sessions         int    // sessions, connected or not
+	Subscriptions    int    // subscriptions, shared members included
+	Retained         int    // retained messages
+	ConnectionsTotal uint64 // sockets accepted since start
+	MessagesReceived uint64 // PUBLISH received
+	MessagesSent     uint64 // PUBLISH sent
+	BytesReceived    uint64
+	BytesSent        uint64
+	MessagesDropped  uint64 // dropped for full queues or size limits
+	UptimeSeconds    int64
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	sessions := len(s.sessions)
+	connected := 0
+	for _, sess := range s.sessions {
+		sess.mu.Lock()
+		if sess.conn != nil {
+			connected++
+		}
+		sess.mu.Unlock()
+	}
+	s.mu.Unlock()
+	return Stats{
+		ClientsConnected: connected,
+		Sessions:         sessions,
+		Subscriptions:    s.subs.Count(),
+		Retained:         s.retained.Len(),
+		ConnectionsTotal: s.stats.connections.Load(),
+		MessagesReceived: s.stats.msgsReceived.Load(),
+		MessagesSent:     s.stats.msgsSent.Load(),
+		BytesReceived:    s.stats.bytesReceived.Load(),
+		BytesSent:        s.stats.bytesSent.Load(),
+		MessagesDropped:  s.stats.dropped.Load(),
+		UptimeSeconds:    int64(timeSince(s.started).Seconds()),
+	}
+}

@@ -1,0 +1,254 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/mastmq/mast/packet"
+)
+
+// outItem is one entry of a connection's outbound queue: a control packet,
+// or a publish delivery encoded by the writer.
+type outItem struct {
+	pkt   packet.Packet
+	d     delivery
+	close bool // close the connection once everything before is written
+}
+
+// writeBufs recycles write buffers so that idle connections hold none.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// enqueue queues a control packet.
+func (c *conn) enqueue(p packet.Packet) {
+	c.push(outItem{pkt: p}, 0, false)
+}
+
+// enqueuePublish queues a PUBLISH. QoS 0 messages are dropped and counted
+// when the connection's queue is over its byte bound; QoS 1/2 are already
+// bounded by the session's in-flight window.
+func (c *conn) enqueuePublish(d delivery) {
+	size := 0
+	if d.msg != nil {
+		size = d.msg.size
+	}
+	if !c.push(outItem{d: d}, size, d.qos == 0) {
+		c.srv.stats.dropped.Add(1)
+		c.dropped.Add(1)
+	}
+}
+
+// push appends to the outbound queue and wakes the writer. With bounded
+// set it refuses the item when the queue is over its byte bound.
+func (c *conn) push(it outItem, size int, bounded bool) bool {
+	c.outMu.Lock()
+	if c.outClosed {
+		c.outMu.Unlock()
+		return true
+	}
+	if bounded && c.outBytes+size > c.srv.opts.MaxOutboundBytes {
+		c.outMu.Unlock()
+		return false
+	}
+	if it.close {
+		c.outClosed = true
+	}
+	c.outq = append(c.outq, it)
+	c.outBytes += size
+	c.outMu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// closeAfterWrites asks the writer to close the connection once what is
+// queued has been written.
+func (c *conn) closeAfterWrites() {
+	c.push(outItem{close: true}, 0, false)
+}
+
+// waitOutbound blocks while the outbound queue is over its byte bound, or
+// until the connection ends.
+func (c *conn) waitOutbound() {
+	for {
+		c.outMu.Lock()
+		full := c.outBytes > c.srv.opts.MaxOutboundBytes/2 && !c.outClosed
+		c.outMu.Unlock()
+		if !full {
+			return
+		}
+		select {
+		case <-c.drained:
+		case <-c.writerDone:
+			return
+		}
+	}
+}
+
+// writeLoop drains the outbound queue, coalescing everything queued into
+// one write.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var batch []outItem
+	for {
+		<-c.wake
+		c.outMu.Lock()
+		batch, c.outq = c.outq, batch[:0]
+		c.outMu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		closing, err := c.writeBatch(batch)
+		clear(batch)
+		c.outMu.Lock()
+		if len(c.outq) == 0 {
+			c.outBytes = 0
+		}
+		c.outMu.Unlock()
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+		if err != nil || closing {
+			c.nc.Close()
+			return
+		}
+	}
+}
+
+// writeBatch encodes and writes a batch. It reports whether a close item
+// was reached.
+func (c *conn) writeBatch(batch []outItem) (bool, error) {
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= 1<<20 {
+			*bp = buf[:0]
+			writeBufs.Put(bp)
+		}
+	}()
+	var err error
+	closing := false
+	now := time.Now()
+	for i := range batch {
+		it := &batch[i]
+		if it.close {
+			closing = true
+			break
+		}
+		if it.pkt != nil {
+			buf, err = packet.Append(buf, c.version, it.pkt)
+			if err != nil {
+				c.srv.log.Error("encoding failed", "client", c.clientID, "type", it.pkt.Type(), "err", err)
+				continue
+			}
+			if c.srv.verbose {
+				c.logSent(it.pkt)
+			}
+		} else {
+			buf = c.appendPublish(buf, &it.d, now)
+		}
+		if len(buf) >= 64<<10 {
+			if err := c.write(buf); err != nil {
+				return false, err
+			}
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		if err := c.write(buf); err != nil {
+			return false, err
+		}
+	}
+	return closing, nil
+}
+
+func (c *conn) write(b []byte) error {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	n, err := c.nc.Write(b)
+	c.srv.stats.bytesSent.Add(uint64(n))
+	return err
+}
+
+// writeTimeout bounds how long one write may block on a client that does
+// not read; the connection is closed after it.
+const writeTimeout = 30 * time.Second
+
+// appendPublish encodes one delivery with this subscriber's header: packet
+// id, QoS, retain, DUP, topic alias, subscription identifiers and the
+// remaining message expiry.
+func (c *conn) appendPublish(buf []byte, d *delivery, now time.Time) []byte {
+	m := d.msg
+	if m == nil {
+		return buf
+	}
+	if m.expired(now) {
+		return buf // [MQTT-3.3.2-5]
+	}
+	p := packet.Publish{
+		Dup:      d.dup,
+		QoS:      d.qos,
+		Retain:   d.retain,
+		Topic:    m.topic,
+		PacketID: d.pid,
+		Payload:  m.payload,
+	}
+	if c.version == packet.Version5 {
+		if m.props != nil {
+			p.Properties = *m.props
+		}
+		if !m.expiry.IsZero() {
+			p.Properties.MessageExpiry = m.remainingExpiry(now)
+			p.Properties.Set(packet.PropMessageExpiry)
+		}
+		p.Properties.SubscriptionIDs = d.subIDs
+		c.applyOutAlias(&p)
+	}
+	start := len(buf)
+	out, err := packet.Append(buf, c.version, &p)
+	if err != nil {
+		c.srv.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
+		return buf[:start]
+	}
+	if c.maxOut > 0 && len(out)-start > int(c.maxOut) {
+		// Larger than the client accepts: dropped for it alone
+		// [MQTT-3.1.2-25]. A QoS 1/2 one is done with, so that it does
+		// not hold the in-flight window forever.
+		c.srv.stats.dropped.Add(1)
+		if d.qos > 0 && c.sess != nil {
+			c.sess.ack(d.pid)
+		}
+		return buf[:start]
+	}
+	c.srv.stats.msgsSent.Add(1)
+	if c.srv.verbose {
+		c.logPublish("Sending PUBLISH to", &p)
+	}
+	return out
+}
+
+// applyOutAlias replaces the topic by an alias when the client accepts
+// aliases: the first message on a topic sends topic and alias, later ones
+// the alias alone.
+func (c *conn) applyOutAlias(p *packet.Publish) {
+	if c.aliasMaxOut == 0 {
+		return
+	}
+	if a, ok := c.outAliases[p.Topic]; ok {
+		p.Properties.TopicAlias = a
+		p.Properties.Set(packet.PropTopicAlias)
+		p.Topic = ""
+		return
+	}
+	if len(c.outAliases) >= int(c.aliasMaxOut) {
+		return
+	}
+	if c.outAliases == nil {
+		c.outAliases = make(map[string]uint16)
+	}
+	a := uint16(len(c.outAliases) + 1)
+	c.outAliases[p.Topic] = a
+	p.Properties.TopicAlias = a
+	p.Properties.Set(packet.PropTopicAlias)
+}
