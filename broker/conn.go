@@ -49,6 +49,8 @@ type conn struct {
 	drained    chan struct{}
 	writerDone chan struct{}
 	dropped    atomic.Uint64
+	// pending bounds the QoS 1/2 PUBLISH packets waiting for the store.
+	pending chan struct{}
 
 	// How the connection ended, decided by the reader or by kick.
 	endMu      sync.Mutex
@@ -69,6 +71,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		drained:     make(chan struct{}, 1),
 		writerDone:  make(chan struct{}),
 		done:        make(chan struct{}),
+		pending:     make(chan struct{}, s.opts.ReceiveMaximum),
 	}
 }
 

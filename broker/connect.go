@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
 )
 
@@ -217,8 +218,10 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, will *message, willD
 			delete(s.wills, sess)
 		}
 		sess.mu.Lock()
+		wasPersistent := present && sess.persistent()
 		sess.willAt = time.Time{}
 		sess.conn = c
+		sess.version = c.version
 		sess.expiry = expiry
 		sess.expireAt = time.Time{}
 		sess.will = will
@@ -232,8 +235,17 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, will *message, willD
 		if present {
 			sess.resumeLocked(c)
 		}
+		var ops []store.Op
+		if sess.persistent() {
+			ops = append(ops, sess.saveOp())
+		} else if wasPersistent {
+			ops = append(ops, store.Op{Kind: store.DeleteSession, ClientID: sess.id})
+		}
 		sess.mu.Unlock()
 		s.mu.Unlock()
+		if len(ops) > 0 {
+			s.journal.submit(ops, false, nil)
+		}
 		s.stats.clientsTotal.Add(1)
 		for _, m := range fire {
 			s.publishWill(m)
@@ -280,7 +292,14 @@ func (s *Server) detach(c *conn) {
 			s.wills[sess] = sess.willAt
 		}
 	}
+	var ops []store.Op
+	if sess.persistent() {
+		ops = append(ops, sess.saveOp())
+	}
 	sess.mu.Unlock()
+	if len(ops) > 0 {
+		s.journal.submit(ops, false, nil)
+	}
 	if expiry == 0 {
 		more, moreOrphans := s.endSessionLocked(sess)
 		fire = append(fire, more...)
@@ -315,9 +334,14 @@ func (s *Server) endSessionLocked(sess *session) ([]*message, []delivery) {
 	}
 	sess.subs = map[string]subOptions{}
 	sess.queue = nil
-	sess.inflight = map[uint16]*delivery{}
+	sess.out = map[uint16]*delivery{}
 	sess.order = nil
+	sess.sending = 0
+	persisted := s.journal != nil && sess.expiry > 0
 	sess.mu.Unlock()
+	if persisted {
+		s.journal.submit([]store.Op{{Kind: store.DeleteSession, ClientID: sess.id}}, false, nil)
+	}
 	delete(s.wills, sess)
 	for _, f := range filters {
 		s.subs.Unsubscribe(sess.id, f)
@@ -336,5 +360,5 @@ func (s *Server) publishWill(m *message) {
 	if s.verbose {
 		s.log.Debug(fmt.Sprintf("Sending will message of %s to '%s'.", m.publisher, m.topic))
 	}
-	s.publish(m)
+	s.publish(m, nil, nil)
 }

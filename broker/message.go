@@ -114,4 +114,7 @@ type delivery struct {
 	// shared is the $share/group/filter the message came through, if any:
 	// if this member goes away, another member gets it.
 	shared string
+	seq    uint64 // order in the store
+	ready  bool   // committed to the store where it must be; may be sent
+	sent   bool   // sent and not yet acknowledged
 }

@@ -3,6 +3,25 @@ package broker
 import (
 	"log/slog"
 	"time"
+
+	"github.com/mastmq/mast/store"
+)
+
+// Durability says when a write to the store counts as done.
+type Durability int
+
+const (
+	// DurabilitySync: a QoS 1/2 message for a persistent session or a
+	// retained message is acknowledged only once it is synced to disk;
+	// concurrent writes share one sync (group commit). The default.
+	DurabilitySync Durability = iota
+	// DurabilityBatch: writes are synced every SyncInterval; a power loss
+	// can lose what was acknowledged in the last interval, a killed
+	// process loses nothing the store had written.
+	DurabilityBatch
+	// DurabilityNone: the store is never synced explicitly; the operating
+	// system writes back when it chooses.
+	DurabilityNone
 )
 
 // Options configures a Server. The zero value of a field means its default,
@@ -53,6 +72,14 @@ type Options struct {
 	// SysInterval is how often $SYS topics are published; 0 means the
 	// default of 10s, a negative value turns $SYS off.
 	SysInterval time.Duration
+	// Store keeps persistent sessions, their messages and retained
+	// messages across restarts; nil keeps everything in memory. A server
+	// with a Store is made with Open, which restores its state.
+	Store store.Store
+	// Durability and SyncInterval (for DurabilityBatch, default 10ms)
+	// decide when writes are synced.
+	Durability   Durability
+	SyncInterval time.Duration
 	// Version is reported on $SYS/broker/version.
 	Version string
 	// Logger receives the server's logs; nil discards them. With Verbose,
@@ -92,6 +119,9 @@ func (o Options) Defaults() Options {
 	}
 	if o.SysInterval == 0 {
 		o.SysInterval = 10 * time.Second
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = 10 * time.Millisecond
 	}
 	if o.Version == "" {
 		o.Version = "mast"

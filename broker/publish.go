@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
 )
 
@@ -61,13 +63,12 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	}
 
 	m := c.newMessage(p, name)
-	switch p.QoS {
-	case 0:
-		s.publish(m)
-	case 1:
-		n := s.publish(m)
-		c.sendAck(p, matchedReason(n))
-	case 2:
+	if p.QoS == 0 {
+		s.publish(m, nil, nil)
+		return true
+	}
+	var extra []store.Op
+	if p.QoS == 2 {
 		sess := c.sess
 		sess.mu.Lock()
 		_, dup := sess.inbound[p.PacketID]
@@ -77,16 +78,31 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 				return c.protocolError(packet.ReceiveMaximumExceeded, "receive maximum exceeded") // [MQTT-3.3.4-9]
 			}
 			sess.inbound[p.PacketID] = struct{}{}
+			if sess.persistent() {
+				extra = []store.Op{{Kind: store.PutInbound, ClientID: sess.id, PacketID: p.PacketID}}
+			}
 		}
 		sess.mu.Unlock()
-		reason := packet.Success
-		if !dup {
-			// Exactly once: a resent PUBLISH with a packet id not yet
-			// released is not routed again [MQTT-4.3.3-9].
-			reason = matchedReason(s.publish(m))
+		if dup {
+			// Exactly once: a resent PUBLISH whose packet id is not yet
+			// released is acknowledged, not routed again [MQTT-4.3.3-9].
+			c.sendAck(p, packet.Success)
+			return true
 		}
-		c.sendAck(p, reason)
 	}
+	// The acknowledgement waits until the message is durable where it
+	// must be; the reader goes on meanwhile, bounded by the receive
+	// maximum.
+	c.acquirePending()
+	pid, qos := p.PacketID, p.QoS
+	s.publish(m, extra, func(n int, err error) {
+		defer c.releasePending()
+		if err != nil {
+			c.storeFailed(pid, qos, err)
+			return
+		}
+		c.sendAckID(pid, qos, matchedReason(n))
+	})
 	return true
 }
 
@@ -100,14 +116,53 @@ func matchedReason(n int) byte {
 }
 
 func (c *conn) sendAck(p *packet.Publish, reason byte) {
+	c.sendAckID(p.PacketID, p.QoS, reason)
+}
+
+func (c *conn) sendAckID(pid uint16, qos byte, reason byte) {
 	kind := packet.PUBACK // [MQTT-4.3.2-4]
-	if p.QoS == 2 {
+	if qos == 2 {
 		kind = packet.PUBREC // [MQTT-4.3.3-8]
 	}
 	if c.version != packet.Version5 {
 		reason = 0
 	}
-	c.enqueue(&packet.Ack{Kind: kind, PacketID: p.PacketID, ReasonCode: reason})
+	c.enqueue(&packet.Ack{Kind: kind, PacketID: pid, ReasonCode: reason})
+}
+
+// storeFailed answers a PUBLISH that could not be made durable (a full
+// disk, say): v5 gets the failure in PUBACK/PUBREC, 3.1.1 has no way to
+// say it, so the connection is dropped and the client will resend.
+func (c *conn) storeFailed(pid uint16, qos byte, err error) {
+	c.srv.stats.storeFailures.Add(1)
+	c.srv.log.Error("message not stored; refusing it", "client", c.clientID, "err", err)
+	if qos == 2 {
+		c.sess.mu.Lock()
+		delete(c.sess.inbound, pid)
+		c.sess.mu.Unlock()
+	}
+	if c.version == packet.Version5 {
+		reason := packet.UnspecifiedError
+		if errors.Is(err, store.ErrFull) {
+			reason = packet.QuotaExceeded
+		}
+		c.sendAckID(pid, qos, reason)
+		return
+	}
+	c.kick(packet.UnspecifiedError, "store failure")
+}
+
+// acquirePending bounds the PUBLISH packets waiting for the store.
+func (c *conn) acquirePending() {
+	if c.srv.journal != nil {
+		c.pending <- struct{}{}
+	}
+}
+
+func (c *conn) releasePending() {
+	if c.srv.journal != nil {
+		<-c.pending
+	}
 }
 
 // newMessage builds the routed message. Topic and payload keep pointing
@@ -141,21 +196,37 @@ func (c *conn) handleAck(p *packet.Ack) bool {
 		sess.ack(p.PacketID)
 	case packet.PUBREC:
 		failed := c.version == packet.Version5 && p.ReasonCode >= 0x80
+		ok, ops := sess.pubrec(p.PacketID, failed)
 		switch {
-		case !sess.pubrec(p.PacketID, failed):
+		case !ok:
+			reason := byte(0)
 			if c.version == packet.Version5 {
-				c.enqueue(&packet.Ack{Kind: packet.PUBREL, PacketID: p.PacketID, ReasonCode: packet.PacketIDNotFound})
-			} else {
-				c.enqueue(&packet.Ack{Kind: packet.PUBREL, PacketID: p.PacketID})
+				reason = packet.PacketIDNotFound
 			}
+			c.enqueue(&packet.Ack{Kind: packet.PUBREL, PacketID: p.PacketID, ReasonCode: reason})
 		case !failed:
+			if len(ops) > 0 && c.srv.journal.commitWait(ops, true) != nil {
+				return false // not durable: the client resends PUBREC after reconnecting
+			}
 			c.enqueue(&packet.Ack{Kind: packet.PUBREL, PacketID: p.PacketID}) // [MQTT-4.3.3-4]
+		case len(ops) > 0:
+			c.srv.journal.submit(ops, false, nil)
 		}
 	case packet.PUBREL:
 		sess.mu.Lock()
 		_, ok := sess.inbound[p.PacketID]
 		delete(sess.inbound, p.PacketID) // [MQTT-4.3.3-11]
+		persist := ok && sess.persistent()
 		sess.mu.Unlock()
+		if persist {
+			// The release must be durable before PUBCOMP, or a restart
+			// would take the client's next message with this id for a
+			// duplicate and drop it.
+			op := store.Op{Kind: store.DeleteInbound, ClientID: sess.id, PacketID: p.PacketID}
+			if c.srv.journal.commitWait([]store.Op{op}, true) != nil {
+				return false
+			}
+		}
 		reason := packet.Success
 		if !ok && c.version == packet.Version5 {
 			reason = packet.PacketIDNotFound
@@ -166,19 +237,119 @@ func (c *conn) handleAck(p *packet.Ack) bool {
 }
 
 // publish stores a retained message and routes the message to every
-// matching session. It returns how many sessions it was handed to.
-func (s *Server) publish(m *message) int {
+// matching session. Without a store, or for QoS 0, delivery happens at
+// once and done (if not nil) is called before publish returns. With a
+// store, QoS 1/2 messages for persistent sessions, retained messages and
+// the extra ops are committed first; the messages are released to the
+// sessions, and done called, once they are durable.
+func (s *Server) publish(m *message, extra []store.Op, done func(n int, err error)) {
+	ops := extra
 	if m.retain {
 		s.storeRetained(m)
+		if s.journal != nil && !strings.HasPrefix(m.topic, "$SYS/") {
+			if len(m.payload) == 0 {
+				ops = append(ops, store.Op{Kind: store.DeleteRetained, Topic: m.topic})
+			} else {
+				sm := storeMessage(m)
+				ops = append(ops, store.Op{Kind: store.PutRetained, Retained: &sm})
+			}
+		}
 	}
 	r := s.results.Get().(*topicResult)
 	s.subs.Match(m.topic, r)
-	n := s.deliverMatches(m, r)
+	var pend *pending
+	if s.journal != nil && m.qos > 0 {
+		pend = &pending{}
+	}
+	n := s.deliverMatches(m, r, pend)
 	clear(r.Subs)
 	clear(r.Shared)
 	r.Reset()
 	s.results.Put(r)
-	return n
+	if pend == nil {
+		if len(ops) > 0 {
+			s.journal.submit(ops, false, nil) // QoS 0 retained: never waited for
+		}
+		if done != nil {
+			done(n, nil)
+		}
+		return
+	}
+	ops = append(ops, pend.ops...)
+	if len(ops) == 0 {
+		pend.release()
+		if done != nil {
+			done(n, nil)
+		}
+		return
+	}
+	s.journal.submit(ops, true, func(err error) {
+		if err != nil {
+			pend.cancel()
+		} else {
+			pend.release()
+		}
+		if done != nil {
+			done(n, err)
+		}
+	})
+}
+
+// pending holds deliveries reserved in sessions until their store commit.
+type pending struct {
+	items []pendingItem
+	ops   []store.Op
+}
+
+type pendingItem struct {
+	sess *session
+	d    *delivery
+}
+
+// reserve queues d in sess, held back until release.
+func (p *pending) reserve(sess *session, d delivery) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.ended {
+		return
+	}
+	dd := sess.reserveLocked(&d)
+	if dd == nil {
+		return
+	}
+	p.items = append(p.items, pendingItem{sess, dd})
+	if sess.persistent() {
+		p.ops = append(p.ops, store.Op{Kind: store.PutOutbound, Outbound: sess.recordOutbound(dd)})
+	}
+}
+
+// release lets the reserved deliveries go.
+func (p *pending) release() {
+	for _, it := range p.items {
+		it.sess.mu.Lock()
+		it.d.ready = true
+		it.sess.fillLocked()
+		it.sess.mu.Unlock()
+	}
+}
+
+// cancel withdraws the reserved deliveries after a failed commit.
+func (p *pending) cancel() {
+	for _, it := range p.items {
+		s := it.sess
+		s.mu.Lock()
+		if s.out[it.d.pid] == it.d {
+			delete(s.out, it.d.pid)
+		}
+		for i, d := range s.queue {
+			if d == it.d {
+				s.queue = append(s.queue[:i], s.queue[i+1:]...)
+				break
+			}
+		}
+		s.fillLocked()
+		s.mu.Unlock()
+	}
 }
 
 type topicResult = topic.Result[subscription]
@@ -197,7 +368,7 @@ func (s *Server) storeRetained(m *message) {
 // QoS and all subscription identifiers of its matching subscriptions
 // [MQTT-3.3.4-2] [MQTT-3.3.4-3], and to one member of each shared group
 // [MQTT-4.8.2-?].
-func (s *Server) deliverMatches(m *message, r *topicResult) int {
+func (s *Server) deliverMatches(m *message, r *topicResult, pend *pending) int {
 	subs := r.Subs
 	if len(subs) > 1 {
 		slices.SortFunc(subs, func(a, b topic.Entry[subscription]) int {
@@ -210,13 +381,13 @@ func (s *Server) deliverMatches(m *message, r *topicResult) int {
 		for j < len(subs) && subs[j].Value.sess == subs[i].Value.sess {
 			j++
 		}
-		if deliverOne(m, subs[i:j]) {
+		if deliverOne(m, subs[i:j], pend) {
 			n++
 		}
 		i = j
 	}
 	for i := range r.Shared {
-		if s.deliverShared(m, &r.Shared[i], nil) {
+		if s.deliverShared(m, &r.Shared[i], pend) {
 			n++
 		}
 	}
@@ -225,7 +396,7 @@ func (s *Server) deliverMatches(m *message, r *topicResult) int {
 
 // deliverOne delivers m to one session matched by one or more of its
 // subscriptions.
-func deliverOne(m *message, entries []topic.Entry[subscription]) bool {
+func deliverOne(m *message, entries []topic.Entry[subscription], pend *pending) bool {
 	var d delivery
 	matched := false
 	for k := range entries {
@@ -254,13 +425,22 @@ func deliverOne(m *message, entries []topic.Entry[subscription]) bool {
 		return false
 	}
 	d.msg = m
-	entries[0].Value.sess.deliver(d)
+	handOver(entries[0].Value.sess, d, pend)
 	return true
 }
 
+// handOver gives d to sess now, or reserves it until the store commit.
+func handOver(sess *session, d delivery, pend *pending) {
+	if pend != nil && d.qos > 0 {
+		pend.reserve(sess, d)
+		return
+	}
+	sess.deliver(d)
+}
+
 // deliverShared gives m to one member of a shared group, preferring
-// connected members in turn. skip is a session that must not get it.
-func (s *Server) deliverShared(m *message, g *topic.SharedMatch[subscription], skip *session) bool {
+// connected members in turn.
+func (s *Server) deliverShared(m *message, g *topic.SharedMatch[subscription], pend *pending) bool {
 	n := len(g.Members)
 	if n == 0 {
 		return false
@@ -269,20 +449,13 @@ func (s *Server) deliverShared(m *message, g *topic.SharedMatch[subscription], s
 	pick := -1
 	for i := 0; i < n; i++ {
 		k := (start + i) % n
-		sess := g.Members[k].Value.sess
-		if sess != skip && sess.online() {
+		if g.Members[k].Value.sess.online() {
 			pick = k
 			break
 		}
 	}
 	if pick < 0 {
-		if skip != nil && n == 1 {
-			return false
-		}
 		pick = start
-		if g.Members[pick].Value.sess == skip {
-			pick = (pick + 1) % n
-		}
 	}
 	e := &g.Members[pick]
 	d := delivery{
@@ -292,7 +465,7 @@ func (s *Server) deliverShared(m *message, g *topic.SharedMatch[subscription], s
 		subIDs: e.Value.ids,
 		shared: e.Value.shared,
 	}
-	e.Value.sess.deliver(d)
+	handOver(e.Value.sess, d, pend)
 	return true
 }
 

@@ -40,10 +40,21 @@ type Server struct {
 	hkDone  chan struct{}
 	results sync.Pool // *topic.Result[subscription]
 	idSeq   atomic.Uint64
+	journal *journal // nil without a store
 }
 
-// New returns a server ready to Serve listeners.
+// New returns a server that keeps its state in memory, ready to Serve
+// listeners. A server with a store is made with Open.
 func New(opts Options) *Server {
+	if opts.Store != nil {
+		panic("broker: New with a Store; use Open, which restores its state")
+	}
+	s := newServer(opts)
+	s.startHousekeeping()
+	return s
+}
+
+func newServer(opts Options) *Server {
 	opts = opts.Defaults()
 	s := &Server{
 		opts:      opts,
@@ -60,9 +71,13 @@ func New(opts Options) *Server {
 		hkDone:    make(chan struct{}),
 	}
 	s.results.New = func() any { return new(topic.Result[subscription]) }
-	go s.housekeeping()
+	if opts.Store != nil {
+		s.journal = newJournal(opts.Store, opts.Durability, opts.SyncInterval, s.log.Error)
+	}
 	return s
 }
+
+func (s *Server) startHousekeeping() { go s.housekeeping() }
 
 // Serve accepts connections on ln until ln fails or Shutdown is called. It
 // always returns a non-nil error; after Shutdown, ErrServerClosed.
@@ -159,10 +174,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.connWG.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("broker: shutdown: %w", ctx.Err())
 	}
+	if s.journal != nil {
+		s.journal.close()
+	}
+	return nil
 }
 
 // Addrs returns the addresses of the listeners being served.

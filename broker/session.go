@@ -5,10 +5,11 @@ import (
 	"time"
 
 	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/store"
 )
 
-// neverExpire is the v5 session expiry meaning "does not expire"
-// [MQTT-3.1.2-?]; 3.1.1 persistent sessions use it too.
+// neverExpire is the session expiry that means "does not expire"; 3.1.1
+// persistent sessions use it too.
 const neverExpire = 0xFFFFFFFF
 
 // session is the state that can outlive a connection: subscriptions, QoS
@@ -17,24 +18,33 @@ type session struct {
 	srv *Server
 	id  string
 
-	mu        sync.Mutex
-	conn      *conn // nil while offline
-	expiry    uint32
-	expireAt  time.Time // set while offline, zero when it never expires
-	ended     bool
-	subs      map[string]subOptions // by filter as subscribed ($share prefix kept)
-	will      *message
-	willDelay uint32    // seconds, v5
-	willAt    time.Time // delayed will due time, zero when none; guarded by Server.mu
+	mu       sync.Mutex
+	conn     *conn // nil while offline
+	version  byte
+	expiry   uint32
+	expireAt time.Time // set while offline, zero when it never expires
+	ended    bool
+	subs     map[string]subOptions // by filter as subscribed ($share prefix kept)
+	will     *message
+	// willDelay is the will's delay in seconds (v5).
+	willDelay uint32
+	// willAt is when a delayed will is due, zero when none; guarded by
+	// Server.mu.
+	willAt time.Time
 
-	// Outbound QoS 1/2: in flight by packet id, in send order.
-	inflight map[uint16]*delivery
-	order    []uint16
-	queue    []*delivery // waiting for the in-flight window or a connection
-	nextPID  uint16
-	quota    int // in-flight window of the current connection
+	// Outbound QoS 1/2 messages by packet id, whether queued or sent: a
+	// packet id is given when a message reaches the session, so that it
+	// can be stored with it and a restart resends it unchanged.
+	out     map[uint16]*delivery
+	queue   []*delivery // not yet sent, in arrival order
+	order   []uint16    // sent and unacknowledged, in send order
+	sending int         // len of order without acknowledged ids
+	nextPID uint16
+	seq     uint64 // store order of outbound messages
+	quota   int    // in-flight window of the current connection
 
-	// Inbound QoS 2 packet ids received and not yet released [MQTT-4.3.3-?].
+	// Inbound QoS 2 packet ids received and not yet released
+	// [MQTT-4.3.3-9].
 	inbound map[uint16]struct{}
 
 	dropped uint64
@@ -62,12 +72,18 @@ type subscription struct {
 
 func newSession(srv *Server, id string) *session {
 	return &session{
-		srv:      srv,
-		id:       id,
-		subs:     make(map[string]subOptions),
-		inflight: make(map[uint16]*delivery),
-		inbound:  make(map[uint16]struct{}),
+		srv:     srv,
+		id:      id,
+		subs:    make(map[string]subOptions),
+		out:     make(map[uint16]*delivery),
+		inbound: make(map[uint16]struct{}),
+		quota:   srv.opts.MaxInflight,
 	}
+}
+
+// persistent reports whether the session's state goes to the store.
+func (s *session) persistent() bool {
+	return s.srv.journal != nil && s.expiry > 0
 }
 
 // online reports whether a connection is attached.
@@ -77,37 +93,39 @@ func (s *session) online() bool {
 	return s.conn != nil
 }
 
-// deliver hands one message to the session: straight to the connection
-// when the in-flight window allows, otherwise to the queue.
+// deliver hands one message to the session: QoS 0 straight to the
+// connection, QoS 1/2 through the queue and the in-flight window.
 func (s *session) deliver(d delivery) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
 		return
 	}
-	c := s.conn
 	if d.qos == 0 {
-		if c != nil {
+		if c := s.conn; c != nil {
+			// QoS 0 is not held back by the in-flight window; order is
+			// kept among messages of one QoS [MQTT-4.6.0-6].
 			if c.fits(&d) {
 				c.enqueuePublish(d)
 			}
 			return
 		}
 		if s.srv.opts.QueueQoS0 && s.expiry > 0 {
-			s.enqueueLocked(&d)
+			s.queueLocked(&d)
 		}
 		return
 	}
-	if c != nil && len(s.queue) == 0 && len(s.inflight) < s.quota {
-		if !c.fits(&d) {
-			// Too big for this client: dropped for it alone [MQTT-3.1.2-25].
-			s.srv.stats.dropped.Add(1)
-			return
-		}
-		s.sendLocked(c, &d)
+	d.ready = true
+	dd := s.reserveLocked(&d)
+	if dd == nil {
 		return
 	}
-	s.enqueueLocked(&d)
+	if s.persistent() {
+		// Retained messages sent on subscription and shared messages
+		// handed on: stored, but nobody waits for them.
+		s.srv.journal.submit([]store.Op{{Kind: store.PutOutbound, Outbound: s.recordOutbound(dd)}}, false, nil)
+	}
+	s.fillLocked()
 }
 
 // deliverWait is deliver for retained messages sent on subscription: the
@@ -122,52 +140,65 @@ func (s *session) deliverWait(d delivery) {
 	s.deliver(d)
 }
 
-func (s *session) enqueueLocked(d *delivery) {
+// reserveLocked gives a QoS 1/2 delivery its packet id and sequence and
+// queues it. It returns nil when the queue is full or no packet id is free;
+// the message is then dropped for this session and counted.
+func (s *session) reserveLocked(d *delivery) *delivery {
+	if len(s.queue) >= s.srv.opts.MaxQueued || len(s.out) >= 65535 {
+		s.dropped++
+		s.srv.stats.dropped.Add(1)
+		return nil
+	}
+	dd := *d
+	dd.pid = s.newPIDLocked()
+	s.seq++
+	dd.seq = s.seq
+	s.out[dd.pid] = &dd
+	s.queue = append(s.queue, &dd)
+	return &dd
+}
+
+// queueLocked queues a QoS 0 message for an offline session (QueueQoS0).
+func (s *session) queueLocked(d *delivery) {
 	if len(s.queue) >= s.srv.opts.MaxQueued {
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 		return
 	}
 	dd := *d
+	dd.ready = true
 	s.queue = append(s.queue, &dd)
 }
 
-// sendLocked assigns a packet id, records the message in flight and queues
-// it on the connection.
-func (s *session) sendLocked(c *conn, d *delivery) {
-	dd := *d
-	dd.pid = s.newPIDLocked()
-	s.inflight[dd.pid] = &dd
-	s.order = append(s.order, dd.pid)
-	c.enqueuePublish(dd)
-}
-
 // newPIDLocked returns a packet id not in use by another outbound message
-// [MQTT-2.2.1-3]: never 0.
+// [MQTT-2.2.1-3]; never 0. The caller checks that one is free.
 func (s *session) newPIDLocked() uint16 {
 	for {
 		s.nextPID++
 		if s.nextPID == 0 {
 			s.nextPID = 1
 		}
-		if _, used := s.inflight[s.nextPID]; !used {
+		if _, used := s.out[s.nextPID]; !used {
 			return s.nextPID
 		}
 	}
 }
 
-// fillLocked moves queued messages into the in-flight window.
+// fillLocked sends queued messages while the connection's in-flight window
+// allows [MQTT-3.3.4-9], in order. It stops at a message still waiting for
+// its store commit.
 func (s *session) fillLocked() {
 	c := s.conn
 	if c == nil {
 		return
 	}
 	now := time.Now()
+	var dels []store.Op
 	i := 0
 	for ; i < len(s.queue); i++ {
 		d := s.queue[i]
-		if d.msg.expired(now) {
-			continue // [MQTT-3.3.2-5]
+		if !d.ready {
+			break
 		}
 		if d.qos == 0 {
 			if c.fits(d) {
@@ -175,16 +206,33 @@ func (s *session) fillLocked() {
 			}
 			continue
 		}
-		if len(s.inflight) >= s.quota {
-			break
-		}
-		if !c.fits(d) {
+		if d.msg.expired(now) || !c.fits(d) {
+			// Expired [MQTT-3.3.2-5], or too big for this client
+			// [MQTT-3.1.2-25]: dropped for it.
+			delete(s.out, d.pid)
+			dels = s.appendDeleteLocked(dels, d)
 			s.srv.stats.dropped.Add(1)
 			continue
 		}
-		s.sendLocked(c, d)
+		if s.sending >= s.quota {
+			break
+		}
+		d.sent = true
+		s.sending++
+		s.order = append(s.order, d.pid)
+		c.enqueuePublish(*d)
 	}
 	s.queue = trimFront(s.queue, i)
+	if len(dels) > 0 {
+		s.srv.journal.submit(dels, false, nil)
+	}
+}
+
+func (s *session) appendDeleteLocked(ops []store.Op, d *delivery) []store.Op {
+	if !s.persistent() {
+		return ops
+	}
+	return append(ops, store.Op{Kind: store.DeleteOutbound, ClientID: s.id, Seq: d.seq})
 }
 
 func trimFront(q []*delivery, n int) []*delivery {
@@ -203,34 +251,50 @@ func trimFront(q []*delivery, n int) []*delivery {
 func (s *session) ack(pid uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inflight[pid]; !ok {
+	d, ok := s.out[pid]
+	if !ok || !d.sent {
 		return false
 	}
-	delete(s.inflight, pid)
+	delete(s.out, pid)
+	s.sending--
 	s.compactOrderLocked()
+	if ops := s.appendDeleteLocked(nil, d); len(ops) > 0 {
+		// A lost delete means one more redelivery of a QoS 1 message
+		// after a crash, which QoS 1 allows; no sync needed.
+		s.srv.journal.submit(ops, false, nil)
+	}
 	s.fillLocked()
 	return true
 }
 
 // pubrec moves an outbound QoS 2 message to waiting for PUBCOMP. It
-// reports whether the id was in flight awaiting PUBREC.
-func (s *session) pubrec(pid uint16, failed bool) bool {
+// returns false when the id was not awaiting PUBREC, and the store write
+// (nil when none) that must be durable before PUBREL is sent: after a
+// crash the broker must resend PUBREL, not the PUBLISH, or the subscriber
+// would see the message twice.
+func (s *session) pubrec(pid uint16, failed bool) (bool, []store.Op) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, ok := s.inflight[pid]
-	if !ok || d.qos != 2 {
-		return false
+	d, ok := s.out[pid]
+	if !ok || !d.sent || d.qos != 2 || d.pubrel {
+		return false, nil
 	}
 	if failed {
 		// A PUBREC with a failure reason ends the exchange [MQTT-4.3.3-?].
-		delete(s.inflight, pid)
+		delete(s.out, pid)
+		s.sending--
 		s.compactOrderLocked()
+		ops := s.appendDeleteLocked(nil, d)
 		s.fillLocked()
-		return true
+		return true, ops
 	}
 	d.pubrel = true
-	d.msg = nil // the payload is no longer needed
-	return true
+	var ops []store.Op
+	if s.persistent() {
+		ops = append(ops, store.Op{Kind: store.PutOutbound, Outbound: s.recordOutbound(d)})
+	}
+	d.msg = nil // only the packet id is needed now
+	return true, ops
 }
 
 // compactOrderLocked drops acknowledged ids from the front of the send
@@ -238,16 +302,16 @@ func (s *session) pubrec(pid uint16, failed bool) bool {
 func (s *session) compactOrderLocked() {
 	i := 0
 	for i < len(s.order) {
-		if _, ok := s.inflight[s.order[i]]; ok {
+		if d, ok := s.out[s.order[i]]; ok && d.sent {
 			break
 		}
 		i++
 	}
 	s.order = s.order[i:]
-	if len(s.order) > 2*len(s.inflight)+64 {
-		kept := make([]uint16, 0, len(s.inflight))
+	if len(s.order) > 2*s.sending+64 {
+		kept := make([]uint16, 0, s.sending)
 		for _, pid := range s.order {
-			if _, ok := s.inflight[pid]; ok {
+			if d, ok := s.out[pid]; ok && d.sent {
 				kept = append(kept, pid)
 			}
 		}
@@ -259,10 +323,10 @@ func (s *session) compactOrderLocked() {
 // ended, in the original order with DUP set, PUBREL for those past PUBREC
 // [MQTT-4.4.0-1], then fills the window from the queue.
 func (s *session) resumeLocked(c *conn) {
-	seen := make(map[uint16]bool, len(s.inflight))
+	seen := make(map[uint16]bool, s.sending)
 	for _, pid := range s.order {
-		d, ok := s.inflight[pid]
-		if !ok || seen[pid] {
+		d, ok := s.out[pid]
+		if !ok || !d.sent || seen[pid] {
 			continue
 		}
 		seen[pid] = true
@@ -276,27 +340,37 @@ func (s *session) resumeLocked(c *conn) {
 	s.fillLocked()
 }
 
-// takeShared removes and returns the messages that reached this session
-// through a shared subscription and are not yet delivered, so that another
-// member of the group can have them.
+// takeSharedLocked removes and returns the messages that reached this
+// session through a shared subscription and are not yet delivered, so that
+// another member of the group can have them.
 func (s *session) takeSharedLocked() []delivery {
 	var out []delivery
-	for pid, d := range s.inflight {
-		if d.shared == "" || d.pubrel {
+	var dels []store.Op
+	for pid, d := range s.out {
+		if d.shared == "" || d.pubrel || !d.ready {
 			continue
 		}
 		out = append(out, *d)
-		delete(s.inflight, pid)
+		dels = s.appendDeleteLocked(dels, d)
+		delete(s.out, pid)
+		if d.sent {
+			s.sending--
+		}
 	}
 	kept := s.queue[:0]
 	for _, d := range s.queue {
-		if d.shared != "" {
-			out = append(out, *d)
+		if d.shared != "" && d.ready {
+			if d.qos == 0 {
+				out = append(out, *d)
+			}
 			continue
 		}
 		kept = append(kept, d)
 	}
 	s.queue = kept
 	s.compactOrderLocked()
+	if len(dels) > 0 {
+		s.srv.journal.submit(dels, false, nil)
+	}
 	return out
 }

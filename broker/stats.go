@@ -12,6 +12,7 @@ type stats struct {
 	bytesReceived atomic.Uint64
 	bytesSent     atomic.Uint64
 	dropped       atomic.Uint64
+	storeFailures atomic.Uint64
 }
 
 // Stats is a snapshot of the server's counters.

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
 )
 
@@ -64,6 +65,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 		if !shared && (sub.RetainHandling == 0 || (sub.RetainHandling == 1 && !existed)) {
 			wants = append(wants, retainedReq{sub.Filter, v})
 		}
+	}
+	if !c.saveSession() {
+		return false
 	}
 	c.enqueue(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, w := range wants {
@@ -141,6 +145,28 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) bool {
 			ack.ReasonCodes[i] = code
 		}
 	}
+	if !c.saveSession() {
+		return false
+	}
 	c.enqueue(ack)
+	return true
+}
+
+// saveSession makes a persistent session's subscriptions durable before
+// SUBACK or UNSUBACK is sent. A failure closes the connection: the client
+// did not get its acknowledgement and will subscribe again.
+func (c *conn) saveSession() bool {
+	c.sess.mu.Lock()
+	if !c.sess.persistent() {
+		c.sess.mu.Unlock()
+		return true
+	}
+	op := c.sess.saveOp()
+	c.sess.mu.Unlock()
+	if err := c.srv.journal.commitWait([]store.Op{op}, true); err != nil {
+		c.srv.stats.storeFailures.Add(1)
+		c.srv.log.Error("subscriptions not stored; closing", "client", c.clientID, "err", err)
+		return false
+	}
 	return true
 }

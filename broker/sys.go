@@ -34,7 +34,7 @@ func (p *sysPublisher) publishAll(now time.Time) {
 	put := func(name, value string) {
 		m := &message{topic: "$SYS/broker/" + name, payload: []byte(value), retain: true}
 		m.size = messageSize(m)
-		s.publish(m)
+		s.publish(m, nil, nil)
 	}
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	i := func(n int) string { return strconv.Itoa(n) }
