@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/packet"
 )
 
@@ -29,7 +30,9 @@ type conn struct {
 	username  string
 	keepAlive time.Duration
 	sess      *session
-	maxOut    uint32 // client's Maximum Packet Size, 0 when unlimited
+	// authClient is the client as the Authenticator and Authorizer see it.
+	authClient *auth.Client
+	maxOut     uint32 // client's Maximum Packet Size, 0 when unlimited
 	// aliasMaxOut is the client's Topic Alias Maximum; outAliases is owned
 	// by the writer goroutine.
 	aliasMaxOut uint16

@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/packet"
 	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
@@ -51,6 +54,10 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 		assigned = true
 	}
 	c.clientID = id
+
+	if !c.authenticate(p) {
+		return false
+	}
 
 	if p.Version == packet.Version5 && p.Properties.Has(packet.PropAuthMethod) {
 		// No enhanced authentication method is supported [MQTT-4.12.0-1].
@@ -101,6 +108,43 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 	return true
 }
 
+// authenticate asks the Authenticator whether the client may connect and
+// refuses it with the matching CONNACK code if not. The password is
+// dropped afterwards and never logged.
+func (c *conn) authenticate(p *packet.Connect) bool {
+	c.authClient = &auth.Client{
+		ClientID:    c.clientID,
+		Username:    p.Username,
+		HasUsername: p.UsernameFlag,
+		Remote:      c.nc.RemoteAddr(),
+		Version:     p.Version,
+	}
+	a := c.srv.opts.Authenticator
+	if a == nil {
+		return true
+	}
+	c.authClient.Password = p.Password
+	c.authClient.HasPassword = p.PasswordFlag
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.AuthTimeout)
+	err := a.Authenticate(ctx, c.authClient)
+	cancel()
+	c.authClient.Password = nil
+	c.authClient.HasPassword = false
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, auth.ErrBadCredentials):
+		c.srv.stats.authFailures.Add(1)
+		return c.refuse(packet.ConnRefusedBadCredentials, packet.BadUsernameOrPassword, "bad user name or password for user '"+p.Username+"'")
+	case errors.Is(err, auth.ErrNotAuthorized):
+		c.srv.stats.authFailures.Add(1)
+		return c.refuse(packet.ConnRefusedNotAuthorized, packet.NotAuthorized, "not authorized")
+	default:
+		c.srv.log.Error("authentication failed", "client", c.clientID, "remote", c.remote, "err", err)
+		return c.refuse(packet.ConnRefusedUnavailable, packet.ServerUnavailable, "authentication unavailable")
+	}
+}
+
 // connectWill validates and builds the will message of a CONNECT.
 func (c *conn) connectWill(p *packet.Connect) (*message, uint32, bool) {
 	if !p.WillFlag {
@@ -112,6 +156,10 @@ func (c *conn) connectWill(p *packet.Connect) (*message, uint32, bool) {
 	}
 	if p.WillQoS > s.opts.MaxQoS {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.QoSNotSupported, "will QoS not supported") // [MQTT-3.2.2-12]
+	}
+	if az := s.opts.Authorizer; az != nil && !az.Allow(c.authClient, p.WillTopic, auth.Write) {
+		s.stats.denied.Add(1)
+		return nil, 0, c.refuse(packet.ConnRefusedNotAuthorized, packet.NotAuthorized, "will topic not authorized")
 	}
 	if p.WillRetain && s.opts.DisableRetain {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.RetainNotSupported, "retained will not supported") // [MQTT-3.2.2-13]
@@ -221,6 +269,7 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, will *message, willD
 		wasPersistent := present && sess.persistent()
 		sess.willAt = time.Time{}
 		sess.conn = c
+		sess.client = c.authClient
 		sess.version = c.version
 		sess.expiry = expiry
 		sess.expireAt = time.Time{}

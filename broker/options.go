@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/store"
 )
 
@@ -80,6 +81,12 @@ type Options struct {
 	// decide when writes are synced.
 	Durability   Durability
 	SyncInterval time.Duration
+	// Authenticator decides who may connect and Authorizer what they may
+	// do; nil allows everyone and everything (anonymous access).
+	Authenticator auth.Authenticator
+	Authorizer    auth.Authorizer
+	// AuthTimeout bounds one Authenticate call. Default 10s.
+	AuthTimeout time.Duration
 	// Version is reported on $SYS/broker/version.
 	Version string
 	// Logger receives the server's logs; nil discards them. With Verbose,
@@ -119,6 +126,9 @@ func (o Options) Defaults() Options {
 	}
 	if o.SysInterval == 0 {
 		o.SysInterval = 10 * time.Second
+	}
+	if o.AuthTimeout <= 0 {
+		o.AuthTimeout = 10 * time.Second
 	}
 	if o.SyncInterval <= 0 {
 		o.SyncInterval = 10 * time.Millisecond

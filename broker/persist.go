@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/packet"
 	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
@@ -40,6 +41,7 @@ func (s *Server) restore() (restoreCounts, error) {
 		Session: func(r *store.Session) error {
 			sess := newSession(s, r.ClientID)
 			sess.version = r.Version
+			sess.client = &auth.Client{ClientID: r.ClientID, Username: r.Username, HasUsername: r.Username != "", Version: r.Version}
 			sess.expiry = r.Expiry
 			// A session that was connected when the broker stopped lost
 			// its connection then; its expiry runs from now.
@@ -142,6 +144,7 @@ func (s *session) recordLocked() *store.Session {
 	r := &store.Session{
 		ClientID:  s.id,
 		Version:   s.version,
+		Username:  s.client.Username,
 		Expiry:    s.expiry,
 		WillDelay: s.willDelay,
 	}

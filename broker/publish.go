@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/packet"
 	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
@@ -51,6 +52,22 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	s.stats.msgsReceived.Add(1)
 	if s.verbose {
 		c.logPublish("Received PUBLISH from", p)
+	}
+	if az := s.opts.Authorizer; az != nil && !az.Allow(c.authClient, name, auth.Write) {
+		// Denied: v5 is told with 0x87; 3.1.1 has no way to say it, so
+		// the message is acknowledged and dropped, as Mosquitto does.
+		s.stats.denied.Add(1)
+		if s.verbose {
+			s.log.Debug("Denied PUBLISH from " + c.clientID + " (d" + itoa(b2i(p.Dup)) + ", q" + itoa(int(p.QoS)) + ", r" + itoa(b2i(p.Retain)) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
+		}
+		if p.QoS > 0 {
+			reason := packet.Success
+			if c.version == packet.Version5 {
+				reason = packet.NotAuthorized
+			}
+			c.sendAck(p, reason)
+		}
+		return true
 	}
 	if c.version == packet.Version5 && p.Properties.Has(packet.PropPayloadFormat) &&
 		p.Properties.PayloadFormat == 1 && !utf8.Valid(p.Payload) {
@@ -381,7 +398,7 @@ func (s *Server) deliverMatches(m *message, r *topicResult, pend *pending) int {
 		for j < len(subs) && subs[j].Value.sess == subs[i].Value.sess {
 			j++
 		}
-		if deliverOne(m, subs[i:j], pend) {
+		if s.deliverOne(m, subs[i:j], pend) {
 			n++
 		}
 		i = j
@@ -396,7 +413,7 @@ func (s *Server) deliverMatches(m *message, r *topicResult, pend *pending) int {
 
 // deliverOne delivers m to one session matched by one or more of its
 // subscriptions.
-func deliverOne(m *message, entries []topic.Entry[subscription], pend *pending) bool {
+func (s *Server) deliverOne(m *message, entries []topic.Entry[subscription], pend *pending) bool {
 	var d delivery
 	matched := false
 	for k := range entries {
@@ -421,12 +438,27 @@ func deliverOne(m *message, entries []topic.Entry[subscription], pend *pending) 
 		}
 		matched = true
 	}
-	if !matched {
+	if !matched || !s.mayRead(entries[0].Value.sess, m.topic) {
 		return false
 	}
 	d.msg = m
 	handOver(entries[0].Value.sess, d, pend)
 	return true
+}
+
+// mayRead asks the Authorizer whether the session's client may receive a
+// message on topic: a wildcard subscription must not reach a topic the
+// client may not read.
+func (s *Server) mayRead(sess *session, topic string) bool {
+	az := s.opts.Authorizer
+	if az == nil {
+		return true
+	}
+	if sess.client != nil && az.Allow(sess.client, topic, auth.Read) {
+		return true
+	}
+	s.stats.denied.Add(1)
+	return false
 }
 
 // handOver gives d to sess now, or reserves it until the store commit.
@@ -458,6 +490,9 @@ func (s *Server) deliverShared(m *message, g *topic.SharedMatch[subscription], p
 		pick = start
 	}
 	e := &g.Members[pick]
+	if !s.mayRead(e.Value.sess, m.topic) {
+		return false
+	}
 	d := delivery{
 		msg:    m,
 		qos:    min(m.qos, e.Value.opts.qos),

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/packet"
 	"github.com/mastmq/mast/store"
 )
@@ -18,8 +19,11 @@ type session struct {
 	srv *Server
 	id  string
 
-	mu       sync.Mutex
-	conn     *conn // nil while offline
+	mu   sync.Mutex
+	conn *conn // nil while offline
+	// client is the last connection's identity, for read checks on
+	// delivery; after a restart it has the stored client id and user name.
+	client   *auth.Client
 	version  byte
 	expiry   uint32
 	expireAt time.Time // set while offline, zero when it never expires

@@ -13,6 +13,8 @@ type stats struct {
 	bytesSent     atomic.Uint64
 	dropped       atomic.Uint64
 	storeFailures atomic.Uint64
+	authFailures  atomic.Uint64
+	denied        atomic.Uint64 // publishes, subscriptions and deliveries refused by the Authorizer
 }
 
 // Stats is a snapshot of the server's counters.

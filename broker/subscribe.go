@@ -3,6 +3,7 @@ package broker
 import (
 	"time"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/packet"
 	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
@@ -90,11 +91,16 @@ func (c *conn) checkFilter(sub packet.Subscription) (byte, bool, bool) {
 		c.srv.log.Info("invalid topic filter", "client", c.clientID, "filter", sub.Filter, "err", err)
 		return fail(packet.TopicFilterInvalid), false, true
 	}
-	_, _, shared := topic.ParseShared(sub.Filter)
+	_, inner, shared := topic.ParseShared(sub.Filter)
 	if shared && sub.NoLocal {
 		// No Local on a shared subscription is a protocol error
 		// [MQTT-3.8.3-4].
 		return 0, true, c.protocolError(packet.ProtocolError, "no local on a shared subscription")
+	}
+	if az := c.srv.opts.Authorizer; az != nil && !az.Allow(c.authClient, inner, auth.Subscribe) {
+		c.srv.stats.denied.Add(1)
+		c.srv.log.Info("subscription denied", "client", c.clientID, "filter", sub.Filter)
+		return fail(packet.NotAuthorized), shared, true
 	}
 	return 0, shared, true
 }

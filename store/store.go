@@ -50,6 +50,7 @@ type Visitor struct {
 // session 0) without its messages.
 type Session struct {
 	ClientID string
+	Username string // of the last connection, for authorization after a restart
 	Version  byte   // protocol level of the last connection
 	Expiry   uint32 // seconds after disconnection; 0xFFFFFFFF never
 	// DisconnectedAt is when the session last lost its connection; zero
