@@ -21,7 +21,7 @@ const readBufferSize = 2048
 type conn struct {
 	srv    *Server
 	nc     net.Conn
-	br     *bufio.Reader
+	rd     packet.Reader
 	remote string
 
 	// Set by CONNECT, then read-only.
@@ -65,9 +65,12 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
-		srv:         s,
-		nc:          nc,
-		br:          bufio.NewReaderSize(countingReader{nc, &s.stats.bytesReceived}, readBufferSize),
+		srv: s,
+		nc:  nc,
+		rd: packet.Reader{
+			R:       bufio.NewReaderSize(countingReader{nc, &s.stats.bytesReceived}, readBufferSize),
+			MaxSize: int(s.opts.MaxPacketSize),
+		},
 		remote:      nc.RemoteAddr().String(),
 		problemInfo: true,
 		wake:        make(chan struct{}, 1),
@@ -87,7 +90,7 @@ func (c *conn) run() {
 	}
 	// A socket that sends no CONNECT in time is closed.
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
-	p, err := packet.Read(c.br, 0, int(c.srv.opts.MaxPacketSize))
+	p, err := c.rd.Read()
 	if err != nil {
 		var cp *packet.Connect
 		if cp, _ = p.(*packet.Connect); cp != nil && errors.Is(err, packet.ErrUnsupportedVersion) {
@@ -106,6 +109,7 @@ func (c *conn) run() {
 	if !c.handleConnect(cp) {
 		return
 	}
+	c.rd.Version = c.version
 	for {
 		if c.keepAlive > 0 {
 			// One and a half times the keep alive [MQTT-3.1.2-24].
@@ -113,7 +117,7 @@ func (c *conn) run() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		p, err := packet.Read(c.br, c.version, int(c.srv.opts.MaxPacketSize))
+		p, err := c.rd.Read()
 		if err != nil {
 			c.readFailed(err, c.clientID)
 			return

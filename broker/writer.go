@@ -206,7 +206,7 @@ func (c *conn) appendPublish(buf []byte, d *delivery, now time.Time) []byte {
 		c.applyOutAlias(&p)
 	}
 	start := len(buf)
-	out, err := packet.Append(buf, c.version, &p)
+	out, err := p.Append(buf, c.version)
 	if err != nil {
 		c.srv.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
 		return buf[:start]
