@@ -52,6 +52,8 @@ type conn struct {
 	drained    chan struct{}
 	writerDone chan struct{}
 	dropped    atomic.Uint64
+	lopts      *ListenerOptions // nil for ServeConn
+	pubRate    bucket           // reader goroutine only
 	// pending bounds the QoS 1/2 PUBLISH packets waiting for the store.
 	pending chan struct{}
 

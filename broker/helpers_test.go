@@ -34,6 +34,10 @@ func startBroker(t testing.TB, opts broker.Options) (*broker.Server, string) {
 	return srv, ln.Addr().String()
 }
 
+func newReader(nc net.Conn) *bufio.Reader { return bufio.NewReader(nc) }
+
+func deadline() time.Time { return time.Now().Add(5 * time.Second) }
+
 // rawClient speaks MQTT with bytes the test writes and decodes the
 // broker's answers.
 type rawClient struct {

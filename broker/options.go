@@ -81,6 +81,24 @@ type Options struct {
 	// decide when writes are synced.
 	Durability   Durability
 	SyncInterval time.Duration
+	// MaxConnections caps open connections in total; 0 means no cap.
+	// Per-listener caps are in ListenerOptions.
+	MaxConnections int
+	// ConnectionRate caps new connections a second from one IP address;
+	// 0 means no cap.
+	ConnectionRate float64
+	// MaxSubscriptions caps the subscriptions of one session; 0 means no
+	// cap. Beyond it SUBSCRIBE gets 0x97 (v5) or 0x80 (3.1.1).
+	MaxSubscriptions int
+	// MaxTopicLength (bytes) and MaxTopicLevels cap topic names and
+	// filters; 0 means the protocol's own limit.
+	MaxTopicLength int
+	MaxTopicLevels int
+	// PublishRate caps the PUBLISH packets a second one client may send,
+	// with bursts of PublishBurst (default PublishRate); a faster client is
+	// slowed down, not disconnected. 0 means no cap.
+	PublishRate  float64
+	PublishBurst int
 	// Authenticator decides who may connect and Authorizer what they may
 	// do; nil allows everyone and everything (anonymous access).
 	Authenticator auth.Authenticator

@@ -43,6 +43,10 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 		// [MQTT-3.3.2-1] [MQTT-3.3.2-2]
 		return c.protocolError(packet.TopicNameInvalid, "invalid topic name: "+err.Error())
 	}
+	if err := s.checkTopicLimits(name); err != nil {
+		return c.protocolError(packet.TopicNameInvalid, err.Error())
+	}
+	c.throttle()
 	if p.QoS > s.opts.MaxQoS {
 		return c.protocolError(packet.QoSNotSupported, "QoS above the maximum") // [MQTT-3.2.2-11]
 	}

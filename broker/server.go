@@ -35,12 +35,20 @@ type Server struct {
 	wills     map[*session]time.Time // delayed wills by due time
 	closing   bool
 
-	connWG  sync.WaitGroup
-	quit    chan struct{}
-	hkDone  chan struct{}
-	results sync.Pool // *topic.Result[subscription]
-	idSeq   atomic.Uint64
-	journal *journal // nil without a store
+	connWG   sync.WaitGroup
+	quit     chan struct{}
+	hkDone   chan struct{}
+	results  sync.Pool // *topic.Result[subscription]
+	idSeq    atomic.Uint64
+	journal  *journal // nil without a store
+	connRate connRate
+}
+
+// ListenerOptions are per-listener settings for ServeWith.
+type ListenerOptions struct {
+	// MaxConnections caps open connections on this listener; 0: no cap.
+	MaxConnections int
+	active         int // guarded by Server.mu
 }
 
 // New returns a server that keeps its state in memory, ready to Serve
@@ -82,6 +90,11 @@ func (s *Server) startHousekeeping() { go s.housekeeping() }
 // Serve accepts connections on ln until ln fails or Shutdown is called. It
 // always returns a non-nil error; after Shutdown, ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.ServeWith(ln, ListenerOptions{})
+}
+
+// ServeWith is Serve with per-listener options.
+func (s *Server) ServeWith(ln net.Listener, lo ListenerOptions) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -114,7 +127,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		s.ServeConn(nc)
+		s.serveConn(nc, &lo)
 	}
 }
 
@@ -126,14 +139,26 @@ func isTemporary(err error) bool {
 // ServeConn runs the MQTT protocol on one accepted connection in its own
 // goroutines and returns at once. It is how listeners other than
 // net.Listener (WebSocket, for instance) hand connections to the server.
-func (s *Server) ServeConn(nc net.Conn) {
+func (s *Server) ServeConn(nc net.Conn) { s.serveConn(nc, nil) }
+
+func (s *Server) serveConn(nc net.Conn, lo *ListenerOptions) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
+	if err := s.admitLocked(nc, lo); err != nil {
+		s.mu.Unlock()
+		s.log.Warn("connection refused: "+err.Error(), "remote", nc.RemoteAddr().String())
+		nc.Close()
+		return
+	}
+	if lo != nil {
+		lo.active++
+	}
 	c := newConn(s, nc)
+	c.lopts = lo
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
@@ -197,6 +222,9 @@ func (s *Server) Addrs() []net.Addr {
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.lopts != nil {
+		c.lopts.active--
+	}
 	s.mu.Unlock()
 	s.connWG.Done()
 }

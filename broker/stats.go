@@ -15,6 +15,12 @@ type stats struct {
 	storeFailures atomic.Uint64
 	authFailures  atomic.Uint64
 	denied        atomic.Uint64 // publishes, subscriptions and deliveries refused by the Authorizer
+
+	refusedMaxConn atomic.Uint64
+	refusedRate    atomic.Uint64
+	throttled      atomic.Uint64
+	topicLimit     atomic.Uint64
+	subsLimit      atomic.Uint64
 }
 
 // Stats is a snapshot of the server's counters.
@@ -30,6 +36,15 @@ type Stats struct {
 	BytesSent        uint64
 	MessagesDropped  uint64 // dropped for full queues or size limits
 	UptimeSeconds    int64
+
+	StoreFailures       uint64 // writes to the store that failed
+	AuthFailures        uint64 // CONNECTs refused by the Authenticator
+	Denied              uint64 // actions refused by the Authorizer
+	RefusedMaxConns     uint64 // sockets closed at a connection limit
+	RefusedRate         uint64 // sockets closed by the per-address rate
+	Throttled           uint64 // times a publisher was slowed down
+	TopicLimitHits      uint64 // topics refused for length or levels
+	SubscriptionLimited uint64 // subscriptions refused at MaxSubscriptions
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -57,5 +72,14 @@ func (s *Server) Stats() Stats {
 		BytesSent:        s.stats.bytesSent.Load(),
 		MessagesDropped:  s.stats.dropped.Load(),
 		UptimeSeconds:    int64(timeSince(s.started).Seconds()),
+
+		StoreFailures:       s.stats.storeFailures.Load(),
+		AuthFailures:        s.stats.authFailures.Load(),
+		Denied:              s.stats.denied.Load(),
+		RefusedMaxConns:     s.stats.refusedMaxConn.Load(),
+		RefusedRate:         s.stats.refusedRate.Load(),
+		Throttled:           s.stats.throttled.Load(),
+		TopicLimitHits:      s.stats.topicLimit.Load(),
+		SubscriptionLimited: s.stats.subsLimit.Load(),
 	}
 }

@@ -91,6 +91,21 @@ func (c *conn) checkFilter(sub packet.Subscription) (byte, bool, bool) {
 		c.srv.log.Info("invalid topic filter", "client", c.clientID, "filter", sub.Filter, "err", err)
 		return fail(packet.TopicFilterInvalid), false, true
 	}
+	if err := c.srv.checkTopicLimits(sub.Filter); err != nil {
+		c.srv.log.Info("topic filter refused", "client", c.clientID, "err", err)
+		return fail(packet.TopicFilterInvalid), false, true
+	}
+	if max := c.srv.opts.MaxSubscriptions; max > 0 {
+		c.sess.mu.Lock()
+		_, had := c.sess.subs[sub.Filter]
+		full := !had && len(c.sess.subs) >= max
+		c.sess.mu.Unlock()
+		if full {
+			c.srv.stats.subsLimit.Add(1)
+			c.srv.log.Info("subscription limit reached", "client", c.clientID, "limit", max)
+			return fail(packet.QuotaExceeded), false, true
+		}
+	}
 	_, inner, shared := topic.ParseShared(sub.Filter)
 	if shared && sub.NoLocal {
 		// No Local on a shared subscription is a protocol error
