@@ -37,11 +37,13 @@ func ReadFixedHeader(r io.ByteReader) (FixedHeader, error) {
 //
 // Errors: io.EOF when r ends between packets; io.ErrUnexpectedEOF when it
 // ends inside one; an error wrapping ErrTooLarge, ErrMalformed or
-// ErrProtocol (see Decode); or r's own error. After any error but a decoding
-// one the stream is no longer positioned at a packet boundary: after
-// ErrTooLarge the fixed header has been consumed and the body has not, so
-// the connection must be closed (a caller that wants to drain the body first
-// can use ReadFixedHeader, then discard FixedHeader.Remaining bytes).
+// ErrProtocol (see Decode); or r's own error. Only after an error from
+// decoding a body Read has consumed does the stream stand at the next
+// packet. ErrTooLarge, and a fixed header refused for its flags or for its
+// type at this version, come before the body is read: the stream is left
+// inside the packet and the connection must be closed (a caller that wants
+// to drain the body first can use ReadFixedHeader, then discard
+// FixedHeader.Remaining bytes).
 func Read(r io.Reader, version byte, maxSize int) (Packet, error) {
 	var h FixedHeader
 	var err error
@@ -189,9 +191,9 @@ func Decode(version byte, h FixedHeader, body []byte) (Packet, error) {
 		x := new(Unsuback)
 		err, p = x.decode(version, body), x
 	case PINGREQ:
-		err, p = decodeEmpty(body), &Pingreq{}
+		err, p = decodeEmpty(body, "§3.12.1"), &Pingreq{}
 	case PINGRESP:
-		err, p = decodeEmpty(body), &Pingresp{}
+		err, p = decodeEmpty(body, "§3.13.1"), &Pingresp{}
 	case DISCONNECT:
 		x := new(Disconnect)
 		err, p = x.decode(version, body), x

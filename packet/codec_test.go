@@ -379,6 +379,9 @@ func TestDecodeChecksHeader(t *testing.T) {
 	if _, err := packet.Decode(4, packet.FixedHeader{Type: packet.PUBACK, Flags: 1, Remaining: 2}, body); !errors.Is(err, packet.ErrMalformed) {
 		t.Errorf("reserved flags: %v", err)
 	}
+	if p, err := packet.Decode(4, packet.FixedHeader{Type: 16}, nil); p != nil || !errors.Is(err, packet.ErrMalformed) {
+		t.Errorf("type 16: %v, %v", p, err)
+	}
 	if _, err := packet.Decode(7, packet.FixedHeader{Type: packet.PUBACK, Remaining: 2}, body); !errors.Is(err, packet.ErrUnsupportedVersion) {
 		t.Errorf("level 7: %v", err)
 	}

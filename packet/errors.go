@@ -16,6 +16,10 @@ import (
 // A protocol name other than "MQTT" or "MQIsdp" is not this error but a
 // plain ErrProtocol [MQTT-3.1.2-1]: the peer is not speaking MQTT, and the
 // server closes without a CONNACK.
+//
+// A client reading at level 5 gets this error too when the server answers
+// with a 3.1.1 CONNACK refusing the level (return code 1), its cue to
+// retry at level 4.
 var ErrUnsupportedVersion = fmt.Errorf("unsupported protocol version: %w", ErrProtocol)
 
 // ErrInvalid is wrapped by the errors of Append and Size: the packet holds a

@@ -43,9 +43,13 @@ func readHeader(r io.ByteReader) (FixedHeader, error) {
 // for protocol level version (0 when not yet known: the strict rules of
 // 3.1.1 and 5.0 apply).
 func checkHeader(version byte, h FixedHeader) error {
-	switch h.Type {
-	case 0:
+	switch {
+	case h.Type == 0:
 		return malformed("reserved packet type 0", rule(version, "§2.2.1", "§2.1.2"))
+	case h.Type > AUTH: // only from a caller's FixedHeader: the wire has four bits
+		return malformed(fmt.Sprintf("packet type %d", h.Type), "")
+	}
+	switch h.Type {
 	case PUBLISH:
 		qos := h.Flags >> 1 & 3
 		if qos == 3 {

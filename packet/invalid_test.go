@@ -67,7 +67,7 @@ var invalidFixtures = []invalidFixture{
 	{"first packet not CONNECT", 0, 0, []byte{0xC0, 0x00}, protocol, "MQTT-3.1.0-1"},
 	{"AUTH before 5.0", 4, 0, []byte{0xF0, 0x00}, malformed, "§2.2.1"},
 	{"PINGREQ with a body", 4, 0, []byte{0xC0, 0x01, 0x00}, malformed, "§3.12.1"},
-	{"PINGRESP with a body", 5, 0, []byte{0xD0, 0x01, 0x00}, malformed, "§3.12.1"},
+	{"PINGRESP with a body", 5, 0, []byte{0xD0, 0x01, 0x00}, malformed, "§3.13.1"},
 	{"DISCONNECT 3.1.1 with a body", 4, 0, []byte{0xE0, 0x01, 0x00}, malformed, "§3.14.1"},
 	{"packet over the maximum size", 4, 8, []byte{
 		0x30,                      // PUBLISH

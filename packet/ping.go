@@ -3,9 +3,9 @@ package packet
 // PINGREQ and PINGRESP: MQTT 5.0 §3.12-3.13, 3.1.1 §3.12-3.13. Nothing but
 // a fixed header with remaining length 0.
 
-func decodeEmpty(body []byte) error {
+func decodeEmpty(body []byte, section string) error {
 	if len(body) != 0 {
-		return malformed("remaining length not 0", "§3.12.1")
+		return malformed("remaining length not 0", section)
 	}
 	return nil
 }

@@ -127,7 +127,7 @@ func (p *Properties) mask() uint64 {
 	return m
 }
 
-// decodeProps reads a property block for context ctx into p.
+// props reads a property block for context ctx into p.
 func (d *decoder) props(p *Properties, ctx propContext) error {
 	n, err := d.varInt("property length")
 	if err != nil {
@@ -271,7 +271,7 @@ func (p *Properties) decodeValue(d *decoder, id PropID) error {
 
 // decodeRepeated is the second pass over a block the first pass has
 // validated: it collects user properties and subscription identifiers in
-// order [MQTT-3.3.2-17].
+// order (MQTT 5.0 §3.3.2.3.7).
 func (p *Properties) decodeRepeated(block []byte, users, subIDs int) {
 	if users > 0 {
 		p.User = make([]UserProperty, 0, users)
@@ -436,7 +436,7 @@ func (p *Properties) size(t Type, ctx propContext) (int, error) {
 	return n, nil
 }
 
-// appendProps appends a property block of length n (from size): the length,
+// appendTo appends a property block of length n (from size): the length,
 // then each property in identifier order, repeatable ones in slice order.
 func (p *Properties) appendTo(b []byte, n int) []byte {
 	b = AppendVarInt(b, n)
