@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,8 @@ import (
 	"github.com/mastmq/mast/broker"
 	"github.com/mastmq/mast/config"
 	"github.com/mastmq/mast/listener"
+	"github.com/mastmq/mast/store"
+	pebblestore "github.com/mastmq/mast/store/pebble"
 )
 
 // listFlag collects a repeatable string flag.
@@ -36,6 +39,9 @@ func runServe(args []string, _, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "verbose: log every packet the way mosquitto -v does")
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn or error")
+	dataDir := fs.String("data-dir", "", "keep sessions and retained messages in `dir` (default "+config.DefaultDataDir+")")
+	memory := fs.Bool("memory", false, "keep everything in memory: nothing survives a restart")
+	durability := fs.String("durability", "", "when writes are synced: sync (default), batch or none")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -54,6 +60,24 @@ func runServe(args []string, _, stderr io.Writer) int {
 	if err := applyServeFlags(cfg, ports, listens, *verbose, *logFormat, *logLevel); err != nil {
 		fmt.Fprintln(stderr, "mast serve:", err)
 		return 2
+	}
+	if *dataDir != "" {
+		cfg.Persistence.DataDir = *dataDir
+	}
+	if *memory {
+		cfg.Persistence.Memory = true
+	}
+	if *durability != "" {
+		d, err := config.ParseDurability(*durability)
+		if err != nil {
+			fmt.Fprintln(stderr, "mast serve: --durability:", err)
+			return 2
+		}
+		cfg.Persistence.Durability = d
+	}
+	if err := cfg.CheckExposure(); err != nil {
+		fmt.Fprintln(stderr, "mast serve:", err)
+		return 1
 	}
 	return serve(cfg, stderr)
 }
@@ -100,8 +124,23 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 	opts.Logger = logger
 	opts.Verbose = cfg.Log.Verbose
 	opts.Version = "mast " + version
-	srv := broker.New(opts)
 	logger.Info("mast " + version + " starting")
+	st, err := openStore(cfg.Persistence, logger)
+	if err != nil {
+		logger.Error(err.Error())
+		return 1
+	}
+	if st != nil {
+		defer st.Close()
+		opts.Store = st
+		opts.Durability = cfg.Persistence.Durability
+		opts.SyncInterval = cfg.Persistence.SyncInterval
+	}
+	srv, err := broker.Open(opts)
+	if err != nil {
+		logger.Error(err.Error())
+		return 1
+	}
 
 	var lns []net.Listener
 	for _, lc := range cfg.Listeners {
@@ -140,6 +179,34 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 	}
 	logger.Info("mast " + version + " terminating")
 	return code
+}
+
+// openStore opens the data directory, or returns nil for --memory.
+func openStore(p config.Persistence, logger *slog.Logger) (store.Store, error) {
+	if p.Memory {
+		logger.Info("persistence off: sessions and retained messages live in memory only")
+		return nil, nil
+	}
+	dir, err := filepath.Abs(p.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := pebblestore.Open(dir, &pebblestore.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open data directory %s: %w", dir, err)
+	}
+	logger.Info("data directory " + dir + " (durability " + durabilityName(p.Durability) + ")")
+	return st, nil
+}
+
+func durabilityName(d broker.Durability) string {
+	switch d {
+	case broker.DurabilityBatch:
+		return "batch"
+	case broker.DurabilityNone:
+		return "none"
+	}
+	return "sync"
 }
 
 // newLogger builds the process logger: JSON, or the console format with a
