@@ -90,12 +90,18 @@ func (s *Server) restore() (restoreCounts, error) {
 			if _, dup := sess.out[d.pid]; dup || d.pid == 0 {
 				d.pid = sess.newPIDLocked()
 			}
-			// Everything restored counts as sent once: a resume resends it
-			// with DUP set.
-			d.sent = true
 			sess.out[d.pid] = d
-			sess.order = append(sess.order, d.pid)
-			sess.sending++
+			if d.pubrel {
+				// Past PUBREC: a resume sends PUBREL.
+				d.sent = true
+				sess.order = append(sess.order, d.pid)
+				sess.sending++
+			} else {
+				// It may have been sent before the restart, so it goes
+				// out with DUP set, through the in-flight window.
+				d.dup = true
+				sess.queue = append(sess.queue, d)
+			}
 			n.outbound++
 			return nil
 		},
