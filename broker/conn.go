@@ -125,6 +125,7 @@ func (c *conn) run() {
 			return
 		}
 		c.srv.stats.packetsIn.Add(1)
+		c.srv.stats.packetsInByType[p.Type()&15].Add(1)
 		if !c.handle(p) {
 			return
 		}

@@ -39,6 +39,7 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 	c.version = p.Version
 	c.username = p.Username
 	c.srv.stats.packetsIn.Add(1)
+	c.srv.stats.packetsInByType[packet.CONNECT].Add(1)
 
 	id := p.ClientID
 	assigned := false

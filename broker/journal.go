@@ -17,6 +17,7 @@ type journal struct {
 	mode     Durability
 	interval time.Duration
 	log      func(msg string, args ...any)
+	observer Observer
 
 	mu      sync.Mutex
 	batch   store.Batch
@@ -28,8 +29,8 @@ type journal struct {
 	dirty   bool // unsynced commits since the last Sync (batch mode)
 }
 
-func newJournal(st store.Store, mode Durability, interval time.Duration, log func(string, ...any)) *journal {
-	j := &journal{st: st, mode: mode, interval: interval, log: log,
+func newJournal(st store.Store, mode Durability, interval time.Duration, log func(string, ...any), obs Observer) *journal {
+	j := &journal{st: st, mode: mode, interval: interval, log: log, observer: obs,
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go j.run()
 	return j
@@ -101,7 +102,11 @@ func (j *journal) run() {
 			var err error
 			if len(b.Ops) > 0 {
 				sync := wantSync && j.mode == DurabilitySync
+				start := time.Now()
 				err = j.st.Commit(&b, sync)
+				if j.observer != nil {
+					j.observer.StoreCommit(time.Since(start), len(b.Ops), sync)
+				}
 				if err != nil {
 					j.log("store commit failed", "ops", len(b.Ops), "err", err)
 				}

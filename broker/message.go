@@ -17,6 +17,9 @@ type message struct {
 	expiry    time.Time          // zero: never expires
 	publisher string             // client id, for no-local
 	size      int                // encoded size lower bound of topic, payload and props
+	// arrived is when the broker received the message, for the
+	// publish-to-delivery latency metric.
+	arrived time.Time
 	// expiryInterval is a will's Message Expiry Interval, applied when the
 	// will is published.
 	expiryInterval uint32

@@ -105,6 +105,8 @@ type Options struct {
 	Authorizer    auth.Authorizer
 	// AuthTimeout bounds one Authenticate call. Default 10s.
 	AuthTimeout time.Duration
+	// Observer, if set, is told timings as they happen (metrics).
+	Observer Observer
 	// Version is reported on $SYS/broker/version.
 	Version string
 	// Logger receives the server's logs; nil discards them. With Verbose,
@@ -158,4 +160,15 @@ func (o Options) Defaults() Options {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// Observer receives timings from the broker's hot paths; its methods must
+// be fast and must not block.
+type Observer interface {
+	// DeliveryLatency is the time from a PUBLISH arriving to a delivery of
+	// it being written to a subscriber's socket buffer.
+	DeliveryLatency(d time.Duration)
+	// StoreCommit is the time one group commit took, and how many
+	// operations it carried.
+	StoreCommit(d time.Duration, ops int, synced bool)
 }

@@ -54,6 +54,7 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 		return c.protocolError(packet.RetainNotSupported, "retain not available") // [MQTT-3.2.2-14]
 	}
 	s.stats.msgsReceived.Add(1)
+	s.stats.receivedByQoS[p.QoS].Add(1)
 	if s.verbose {
 		c.logPublish("Received PUBLISH from", p)
 	}
@@ -195,6 +196,7 @@ func (c *conn) newMessage(p *packet.Publish, name string) *message {
 		qos:       p.QoS,
 		retain:    p.Retain,
 		publisher: c.clientID,
+		arrived:   time.Now(),
 	}
 	if c.version == packet.Version5 {
 		m.props = forwardedProps(&p.Properties)

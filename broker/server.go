@@ -80,7 +80,7 @@ func newServer(opts Options) *Server {
 	}
 	s.results.New = func() any { return new(topic.Result[subscription]) }
 	if opts.Store != nil {
-		s.journal = newJournal(opts.Store, opts.Durability, opts.SyncInterval, s.log.Error)
+		s.journal = newJournal(opts.Store, opts.Durability, opts.SyncInterval, s.log.Error, opts.Observer)
 	}
 	return s
 }

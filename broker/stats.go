@@ -16,6 +16,11 @@ type stats struct {
 	authFailures  atomic.Uint64
 	denied        atomic.Uint64 // publishes, subscriptions and deliveries refused by the Authorizer
 
+	packetsInByType  [16]atomic.Uint64
+	packetsOutByType [16]atomic.Uint64
+	receivedByQoS    [3]atomic.Uint64
+	sentByQoS        [3]atomic.Uint64
+
 	refusedMaxConn atomic.Uint64
 	refusedRate    atomic.Uint64
 	throttled      atomic.Uint64
@@ -37,6 +42,13 @@ type Stats struct {
 	MessagesDropped  uint64 // dropped for full queues or size limits
 	UptimeSeconds    int64
 
+	PacketsIn     [16]uint64 // by packet type (index = packet.Type)
+	PacketsOut    [16]uint64
+	ReceivedByQoS [3]uint64 // PUBLISH received by QoS
+	SentByQoS     [3]uint64 // PUBLISH sent by QoS
+	Inflight      int       // QoS 1/2 messages sent and not yet acknowledged
+	Queued        int       // messages waiting in session queues
+
 	StoreFailures       uint64 // writes to the store that failed
 	AuthFailures        uint64 // CONNECTs refused by the Authenticator
 	Denied              uint64 // actions refused by the Authorizer
@@ -51,16 +63,20 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	sessions := len(s.sessions)
-	connected := 0
+	connected, inflight, queued := 0, 0, 0
 	for _, sess := range s.sessions {
 		sess.mu.Lock()
 		if sess.conn != nil {
 			connected++
 		}
+		inflight += sess.sending
+		queued += len(sess.queue)
 		sess.mu.Unlock()
 	}
 	s.mu.Unlock()
-	return Stats{
+	st := Stats{
+		Inflight:         inflight,
+		Queued:           queued,
 		ClientsConnected: connected,
 		Sessions:         sessions,
 		Subscriptions:    s.subs.Count(),
@@ -82,4 +98,13 @@ func (s *Server) Stats() Stats {
 		TopicLimitHits:      s.stats.topicLimit.Load(),
 		SubscriptionLimited: s.stats.subsLimit.Load(),
 	}
+	for i := range 16 {
+		st.PacketsIn[i] = s.stats.packetsInByType[i].Load()
+		st.PacketsOut[i] = s.stats.packetsOutByType[i].Load()
+	}
+	for i := range 3 {
+		st.ReceivedByQoS[i] = s.stats.receivedByQoS[i].Load()
+		st.SentByQoS[i] = s.stats.sentByQoS[i].Load()
+	}
+	return st
 }

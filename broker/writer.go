@@ -143,6 +143,7 @@ func (c *conn) writeBatch(batch []outItem) (bool, error) {
 				c.srv.log.Error("encoding failed", "client", c.clientID, "type", it.pkt.Type(), "err", err)
 				continue
 			}
+			c.srv.stats.packetsOutByType[it.pkt.Type()&15].Add(1)
 			if c.srv.verbose {
 				c.logSent(it.pkt)
 			}
@@ -222,6 +223,11 @@ func (c *conn) appendPublish(buf []byte, d *delivery, now time.Time) []byte {
 		return buf[:start]
 	}
 	c.srv.stats.msgsSent.Add(1)
+	c.srv.stats.sentByQoS[d.qos%3].Add(1)
+	c.srv.stats.packetsOutByType[packet.PUBLISH].Add(1)
+	if o := c.srv.opts.Observer; o != nil {
+		o.DeliveryLatency(now.Sub(m.arrived))
+	}
 	if c.srv.verbose {
 		c.logPublish("Sending PUBLISH to", &p)
 	}
