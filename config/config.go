@@ -18,10 +18,40 @@ import (
 
 // Config is everything `mast serve` needs.
 type Config struct {
-	Listeners []listener.Config
-	Broker    broker.Options
-	Log       Log
+	Listeners   []listener.Config
+	Broker      broker.Options
+	Log         Log
+	Persistence Persistence
+	Auth        Auth
+	HTTP        HTTP
 }
+
+// HTTP configures the metrics, health and admin endpoints.
+type HTTP struct {
+	Listen string // host:port; empty turns HTTP off
+	Token  string // bearer token; required when Listen is not loopback
+}
+
+// Persistence says where and how durably the broker keeps its state.
+type Persistence struct {
+	Memory       bool   // keep nothing on disk
+	DataDir      string // the store's directory
+	Durability   broker.Durability
+	SyncInterval time.Duration
+}
+
+// Auth configures who may connect and what they may do.
+type Auth struct {
+	// AllowAnonymous lets clients without a user name in. Nil means not
+	// said: allowed on loopback-only brokers with no password file,
+	// refused otherwise.
+	AllowAnonymous *bool
+	PasswordFile   string
+	ACLFile        string
+}
+
+// DefaultDataDir is where the store lives unless configured.
+const DefaultDataDir = "mast-data"
 
 // Log configures logging.
 type Log struct {
@@ -38,18 +68,40 @@ const DefaultListener = "127.0.0.1:1883"
 func Default() *Config {
 	l, _ := listener.Parse(DefaultListener)
 	return &Config{
-		Listeners: []listener.Config{l},
-		Log:       Log{Level: slog.LevelInfo, Format: "text"},
+		Listeners:   []listener.Config{l},
+		Log:         Log{Level: slog.LevelInfo, Format: "text"},
+		Persistence: Persistence{DataDir: DefaultDataDir},
 	}
 }
 
 // file is the YAML schema. Every key is documented in docs/config.md.
 type file struct {
-	Listeners   []listenerSpec `yaml:"listeners"`
-	Log         *logSpec       `yaml:"log"`
-	MQTT        *mqttSpec      `yaml:"mqtt"`
-	Limits      *limitsSpec    `yaml:"limits"`
-	SysInterval *duration      `yaml:"sys_interval"`
+	Listeners   []listenerSpec   `yaml:"listeners"`
+	Log         *logSpec         `yaml:"log"`
+	MQTT        *mqttSpec        `yaml:"mqtt"`
+	Limits      *limitsSpec      `yaml:"limits"`
+	SysInterval *duration        `yaml:"sys_interval"`
+	Persistence *persistenceSpec `yaml:"persistence"`
+	Auth        *authSpec        `yaml:"auth"`
+	HTTP        *httpSpec        `yaml:"http"`
+}
+
+type httpSpec struct {
+	Listen string `yaml:"listen"`
+	Token  string `yaml:"token"`
+}
+
+type persistenceSpec struct {
+	Memory       *bool     `yaml:"memory"`
+	DataDir      *string   `yaml:"data_dir"`
+	Durability   *string   `yaml:"durability"`
+	SyncInterval *duration `yaml:"sync_interval"`
+}
+
+type authSpec struct {
+	AllowAnonymous *bool   `yaml:"allow_anonymous"`
+	PasswordFile   *string `yaml:"password_file"`
+	ACLFile        *string `yaml:"acl_file"`
 }
 
 type listenerSpec struct {
@@ -179,6 +231,23 @@ func (f *file) apply(c *Config) (*Config, error) {
 			o.ConnectTimeout = time.Duration(*l.ConnectTimeout)
 		}
 	}
+	if p := f.Persistence; p != nil {
+		if err := p.apply(&c.Persistence); err != nil {
+			return nil, err
+		}
+	}
+	if a := f.Auth; a != nil {
+		c.Auth.AllowAnonymous = a.AllowAnonymous
+		if a.PasswordFile != nil {
+			c.Auth.PasswordFile = *a.PasswordFile
+		}
+		if a.ACLFile != nil {
+			c.Auth.ACLFile = *a.ACLFile
+		}
+	}
+	if h := f.HTTP; h != nil {
+		c.HTTP = HTTP{Listen: h.Listen, Token: h.Token}
+	}
 	if f.SysInterval != nil {
 		o.SysInterval = time.Duration(*f.SysInterval)
 		if o.SysInterval == 0 {
@@ -202,5 +271,64 @@ func (l *logSpec) apply(c *Log) error {
 		return fmt.Errorf("log.format: %q is not text or json", l.Format)
 	}
 	c.Verbose = l.Verbose
+	return nil
+}
+
+func (p *persistenceSpec) apply(c *Persistence) error {
+	if p.Memory != nil {
+		c.Memory = *p.Memory
+	}
+	if p.DataDir != nil {
+		if *p.DataDir == "" {
+			return errors.New("persistence.data_dir: empty")
+		}
+		c.DataDir = *p.DataDir
+	}
+	if p.Durability != nil {
+		d, err := ParseDurability(*p.Durability)
+		if err != nil {
+			return fmt.Errorf("persistence.durability: %w", err)
+		}
+		c.Durability = d
+	}
+	if p.SyncInterval != nil {
+		c.SyncInterval = time.Duration(*p.SyncInterval)
+	}
+	return nil
+}
+
+// ParseDurability reads "sync", "batch" or "none".
+func ParseDurability(s string) (broker.Durability, error) {
+	switch s {
+	case "sync":
+		return broker.DurabilitySync, nil
+	case "batch":
+		return broker.DurabilityBatch, nil
+	case "none":
+		return broker.DurabilityNone, nil
+	}
+	return 0, fmt.Errorf("%q is not sync, batch or none", s)
+}
+
+// CheckExposure refuses a configuration that would let anonymous clients
+// in from other machines without saying so: secure by default.
+func (c *Config) CheckExposure() error {
+	if c.Auth.PasswordFile != "" {
+		return nil
+	}
+	if c.Auth.AllowAnonymous != nil && *c.Auth.AllowAnonymous {
+		return nil
+	}
+	if c.HTTP.Listen != "" && c.HTTP.Token == "" {
+		if l, err := listener.Parse(c.HTTP.Listen); err != nil || !l.IsLoopback() {
+			return fmt.Errorf("http listener %s is reachable from other machines: set http.token", c.HTTP.Listen)
+		}
+	}
+	for _, l := range c.Listeners {
+		if !l.IsLoopback() {
+			return fmt.Errorf("listener %s is reachable from other machines and no authentication is configured: "+
+				"set auth.password_file, or set auth.allow_anonymous: true to let anyone in", l)
+		}
+	}
 	return nil
 }

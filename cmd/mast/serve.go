@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,9 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mastmq/mast/admin"
 	"github.com/mastmq/mast/broker"
 	"github.com/mastmq/mast/config"
 	"github.com/mastmq/mast/listener"
+	"github.com/mastmq/mast/metrics"
 	"github.com/mastmq/mast/store"
 	pebblestore "github.com/mastmq/mast/store/pebble"
 )
@@ -42,6 +45,7 @@ func runServe(args []string, _, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "keep sessions and retained messages in `dir` (default "+config.DefaultDataDir+")")
 	memory := fs.Bool("memory", false, "keep everything in memory: nothing survives a restart")
 	durability := fs.String("durability", "", "when writes are synced: sync (default), batch or none")
+	httpAddr := fs.String("http", "", "serve /metrics, /healthz, /readyz and the admin API on `host:port`")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -74,6 +78,9 @@ func runServe(args []string, _, stderr io.Writer) int {
 			return 2
 		}
 		cfg.Persistence.Durability = d
+	}
+	if *httpAddr != "" {
+		cfg.HTTP.Listen = *httpAddr
 	}
 	if err := cfg.CheckExposure(); err != nil {
 		fmt.Fprintln(stderr, "mast serve:", err)
@@ -136,10 +143,26 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 		opts.Durability = cfg.Persistence.Durability
 		opts.SyncInterval = cfg.Persistence.SyncInterval
 	}
+	m := metrics.New()
+	opts.Observer = m
 	srv, err := broker.Open(opts)
 	if err != nil {
 		logger.Error(err.Error())
 		return 1
+	}
+	m.Attach(srv)
+	var web *admin.Server
+	if cfg.HTTP.Listen != "" {
+		web = admin.New(srv, m, admin.Options{Token: cfg.HTTP.Token})
+		hln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			logger.Error("cannot open http listener", "address", cfg.HTTP.Listen, "err", err)
+			return 1
+		}
+		hs := &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(hln)
+		defer hs.Close()
+		logger.Info("http on " + hln.Addr().String() + " (/metrics, /healthz, /readyz, /debug/pprof)")
 	}
 
 	var lns []net.Listener
@@ -158,6 +181,9 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { errc <- srv.Serve(ln) }()
+	}
+	if web != nil {
+		web.SetReady(true)
 	}
 
 	sigc := make(chan os.Signal, 1)
