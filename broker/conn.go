@@ -25,11 +25,12 @@ type conn struct {
 	remote string
 
 	// Set by CONNECT, then read-only.
-	version   byte
-	clientID  string
-	username  string
-	keepAlive time.Duration
-	sess      *session
+	version     byte
+	clientID    string
+	username    string
+	keepAlive   time.Duration
+	connectedAt time.Time
+	sess        *session
 	// authClient is the client as the Authenticator and Authorizer see it.
 	authClient *auth.Client
 	maxOut     uint32 // client's Maximum Packet Size, 0 when unlimited

@@ -38,6 +38,7 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 	s := c.srv
 	c.version = p.Version
 	c.username = p.Username
+	c.connectedAt = time.Now()
 	c.srv.stats.packetsIn.Add(1)
 	c.srv.stats.packetsInByType[packet.CONNECT].Add(1)
 

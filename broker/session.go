@@ -351,7 +351,9 @@ func (s *session) takeSharedLocked() []delivery {
 	var out []delivery
 	var dels []store.Op
 	for pid, d := range s.out {
-		if d.shared == "" || d.pubrel || !d.ready {
+		// A QoS 2 message already sent stays with this member
+		// [MQTT-4.8.2-4] [MQTT-4.8.2-5]: another could deliver it twice.
+		if d.shared == "" || d.pubrel || !d.ready || (d.qos == 2 && d.sent) {
 			continue
 		}
 		out = append(out, *d)

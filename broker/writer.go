@@ -184,8 +184,10 @@ func (c *conn) appendPublish(buf []byte, d *delivery, now time.Time) []byte {
 	if m == nil {
 		return buf
 	}
-	if m.expired(now) {
-		return buf // [MQTT-3.3.2-5]
+	if d.qos == 0 && m.expired(now) {
+		// [MQTT-3.3.2-5] A QoS 1/2 message in flight has started its
+		// delivery: it is resent even when late [MQTT-4.4.0-1].
+		return buf
 	}
 	p := packet.Publish{
 		Dup:      d.dup,
