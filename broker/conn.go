@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -13,15 +12,12 @@ import (
 	"github.com/mastmq/mast/packet"
 )
 
-// readBufferSize is small so that idle connections stay cheap; busy
-// publishers still get many packets per read.
-const readBufferSize = 2048
-
 // conn is one network connection and the client speaking on it.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
 	rd     packet.Reader
+	in     lazyReader
 	remote string
 
 	// Set by CONNECT, then read-only.
@@ -49,7 +45,7 @@ type conn struct {
 	outq       []outItem
 	outBytes   int
 	outClosed  bool
-	wake       chan struct{}
+	writing    bool // a writer goroutine is running
 	drained    chan struct{}
 	writerDone chan struct{}
 	dropped    atomic.Uint64
@@ -67,26 +63,24 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{
-		srv: s,
-		nc:  nc,
-		rd: packet.Reader{
-			R:       bufio.NewReaderSize(countingReader{nc, &s.stats.bytesReceived}, readBufferSize),
-			MaxSize: int(s.opts.MaxPacketSize),
-		},
+	c := &conn{
+		srv:         s,
+		nc:          nc,
+		rd:          packet.Reader{MaxSize: int(s.opts.MaxPacketSize)},
 		remote:      nc.RemoteAddr().String(),
 		problemInfo: true,
-		wake:        make(chan struct{}, 1),
 		drained:     make(chan struct{}, 1),
 		writerDone:  make(chan struct{}),
 		done:        make(chan struct{}),
 		pending:     make(chan struct{}, s.opts.ReceiveMaximum),
 	}
+	c.in.src = countingReader{nc, &s.stats.bytesReceived}
+	c.rd.R = &c.in
+	return c
 }
 
 // run is the connection's reader goroutine.
 func (c *conn) run() {
-	go c.writeLoop()
 	defer c.cleanup()
 	if c.srv.verbose {
 		c.srv.log.Debug("New connection from " + c.remote + " on port " + localPort(c.nc) + ".")
@@ -275,6 +269,7 @@ func (c *conn) cleanup() {
 		<-c.writerDone
 	}
 	c.nc.Close()
+	c.in.close()
 	if c.sess != nil {
 		c.srv.detach(c)
 	}

@@ -49,7 +49,12 @@ func (c *conn) logConnect(p *packet.Connect, will *message) {
 
 // logPublish writes "Received PUBLISH from c (d0, q1, r0, m5, 't', ... (n bytes))".
 func (c *conn) logPublish(prefix string, p *packet.Publish) {
-	t := p.Topic
+	c.logPublishTopic(prefix, p, p.Topic)
+}
+
+// logPublishTopic logs with the topic resolved from an alias, as Mosquitto
+// prints it.
+func (c *conn) logPublishTopic(prefix string, p *packet.Publish, t string) {
 	if t == "" && p.Properties.Has(packet.PropTopicAlias) {
 		t = "alias " + itoa(int(p.Properties.TopicAlias))
 	}

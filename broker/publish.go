@@ -56,7 +56,7 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	s.stats.msgsReceived.Add(1)
 	s.stats.receivedByQoS[p.QoS].Add(1)
 	if s.verbose {
-		c.logPublish("Received PUBLISH from", p)
+		c.logPublishTopic("Received PUBLISH from", p, name)
 	}
 	if az := s.opts.Authorizer; az != nil && !az.Allow(c.authClient, name, auth.Write) {
 		// Denied: v5 is told with 0x87; 3.1.1 has no way to say it, so

@@ -54,10 +54,13 @@ func (c *conn) push(it outItem, size int, bounded bool) bool {
 	}
 	c.outq = append(c.outq, it)
 	c.outBytes += size
+	start := !c.writing
+	c.writing = true
 	c.outMu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if start {
+		// A writer runs only while there is something to write, so an
+		// idle connection holds no writer goroutine or buffer.
+		go c.writeLoop()
 	}
 	return true
 }
@@ -87,33 +90,39 @@ func (c *conn) waitOutbound() {
 }
 
 // writeLoop drains the outbound queue, coalescing everything queued into
-// one write.
+// one write, and exits when the queue is empty.
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
 	var batch []outItem
 	for {
-		<-c.wake
-		c.outMu.Lock()
-		batch, c.outq = c.outq, batch[:0]
-		c.outMu.Unlock()
-		if len(batch) == 0 {
-			continue
-		}
-		closing, err := c.writeBatch(batch)
-		clear(batch)
 		c.outMu.Lock()
 		if len(c.outq) == 0 {
+			c.writing = false
 			c.outBytes = 0
-		}
-		c.outMu.Unlock()
-		select {
-		case c.drained <- struct{}{}:
-		default:
-		}
-		if err != nil || closing {
-			c.nc.Close()
+			c.outMu.Unlock()
+			c.signalDrained()
 			return
 		}
+		batch, c.outq = c.outq, batch[:0]
+		c.outMu.Unlock()
+		closing, err := c.writeBatch(batch)
+		clear(batch)
+		c.signalDrained()
+		if err != nil || closing {
+			c.outMu.Lock()
+			c.outClosed = true
+			c.outq = nil
+			c.outMu.Unlock()
+			c.nc.Close()
+			close(c.writerDone)
+			return
+		}
+	}
+}
+
+func (c *conn) signalDrained() {
+	select {
+	case c.drained <- struct{}{}:
+	default:
 	}
 }
 

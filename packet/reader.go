@@ -1,16 +1,23 @@
 package packet
 
 import (
-	"bufio"
 	"fmt"
+	"io"
 )
+
+// ByteReader is what Reader reads from: a *bufio.Reader, or a reader of
+// the caller's that buffers its own way.
+type ByteReader interface {
+	io.Reader
+	io.ByteReader
+}
 
 // Reader reads packets from a buffered stream for one connection. It
 // reuses one Publish value for every PUBLISH it returns, which is valid
 // only until the next Read; other packets are new values. Each body is a
 // fresh allocation, so strings and payloads taken from a packet stay valid.
 type Reader struct {
-	R *bufio.Reader
+	R ByteReader
 	// Version is the connection's protocol level, 0 before CONNECT.
 	Version byte
 	// MaxSize, when positive, bounds a packet's total size; a larger one
