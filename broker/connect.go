@@ -121,7 +121,7 @@ func (c *conn) authenticate(p *packet.Connect) bool {
 		Remote:      c.nc.RemoteAddr(),
 		Version:     p.Version,
 	}
-	a := c.srv.opts.Authenticator
+	a := c.srv.authenticator()
 	if a == nil {
 		return true
 	}
@@ -159,7 +159,7 @@ func (c *conn) connectWill(p *packet.Connect) (*message, uint32, bool) {
 	if p.WillQoS > s.opts.MaxQoS {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.QoSNotSupported, "will QoS not supported") // [MQTT-3.2.2-12]
 	}
-	if az := s.opts.Authorizer; az != nil && !az.Allow(c.authClient, p.WillTopic, auth.Write) {
+	if az := s.authorizer(); az != nil && !az.Allow(c.authClient, p.WillTopic, auth.Write) {
 		s.stats.denied.Add(1)
 		return nil, 0, c.refuse(packet.ConnRefusedNotAuthorized, packet.NotAuthorized, "will topic not authorized")
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
 )
@@ -185,3 +186,19 @@ func (s *Server) Publish(name string, payload []byte, qos byte, retain bool) err
 	s.publish(m, nil, func(_ int, err error) { done <- err })
 	return <-done
 }
+
+// authPair is the Authenticator and Authorizer in force.
+type authPair struct {
+	authn auth.Authenticator
+	authz auth.Authorizer
+}
+
+// SetAuth replaces the Authenticator and Authorizer (a reload of password
+// and ACL files); nil allows everyone and everything. Connected clients
+// stay connected; their next actions are checked against the new rules.
+func (s *Server) SetAuth(authn auth.Authenticator, authz auth.Authorizer) {
+	s.auth.Store(&authPair{authn, authz})
+}
+
+func (s *Server) authenticator() auth.Authenticator { return s.auth.Load().authn }
+func (s *Server) authorizer() auth.Authorizer       { return s.auth.Load().authz }

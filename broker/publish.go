@@ -58,7 +58,7 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	if s.verbose {
 		c.logPublishTopic("Received PUBLISH from", p, name)
 	}
-	if az := s.opts.Authorizer; az != nil && !az.Allow(c.authClient, name, auth.Write) {
+	if az := s.authorizer(); az != nil && !az.Allow(c.authClient, name, auth.Write) {
 		// Denied: v5 is told with 0x87; 3.1.1 has no way to say it, so
 		// the message is acknowledged and dropped, as Mosquitto does.
 		s.stats.denied.Add(1)
@@ -456,7 +456,7 @@ func (s *Server) deliverOne(m *message, entries []topic.Entry[subscription], pen
 // message on topic: a wildcard subscription must not reach a topic the
 // client may not read.
 func (s *Server) mayRead(sess *session, topic string) bool {
-	az := s.opts.Authorizer
+	az := s.authorizer()
 	if az == nil {
 		return true
 	}

@@ -42,6 +42,7 @@ type Server struct {
 	idSeq    atomic.Uint64
 	journal  *journal // nil without a store
 	connRate connRate
+	auth     atomic.Pointer[authPair]
 }
 
 // ListenerOptions are per-listener settings for ServeWith.
@@ -79,6 +80,7 @@ func newServer(opts Options) *Server {
 		hkDone:    make(chan struct{}),
 	}
 	s.results.New = func() any { return new(topic.Result[subscription]) }
+	s.auth.Store(&authPair{opts.Authenticator, opts.Authorizer})
 	if opts.Store != nil {
 		s.journal = newJournal(opts.Store, opts.Durability, opts.SyncInterval, s.log.Error, opts.Observer)
 	}
