@@ -20,6 +20,10 @@ import (
 func (c *conn) handlePublish(p *packet.Publish) bool {
 	s := c.srv
 	name := p.Topic
+	if c.version == packet.Version5 && p.Properties.Has(packet.PropSubscriptionID) {
+		// Only the server sends subscription identifiers [MQTT-3.3.4-6].
+		return c.protocolError(packet.ProtocolError, "subscription identifier in a PUBLISH from a client")
+	}
 	if c.version == packet.Version5 && p.Properties.Has(packet.PropTopicAlias) {
 		a := p.Properties.TopicAlias
 		if a == 0 || a > s.opts.TopicAliasMaximum {
