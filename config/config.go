@@ -24,6 +24,31 @@ type Config struct {
 	Persistence Persistence
 	Auth        Auth
 	HTTP        HTTP
+	Limits      Limits
+	// PIDFile, when set, is where serve writes its process id at start-up
+	// (and removes it at exit), as Mosquitto's pid_file.
+	PIDFile string
+	// PerListenerSettings is Mosquitto's per_listener_settings: every
+	// listener carries its own Auth and the global Auth is not used.
+	PerListenerSettings bool
+	// Warnings are things the loader noticed that are legal but probably
+	// not what was meant, each naming its file and line. serve should log
+	// them at warning level; check-config prints them.
+	Warnings []string
+}
+
+// Limits the broker enforces beyond those in broker.Options.
+type Limits struct {
+	// MaxConnections caps the clients connected at once over all
+	// listeners; 0 means no cap. Each listener may have its own cap too
+	// (listener.Config.MaxConnections).
+	MaxConnections int
+	// MessageSizeLimit is the largest PUBLISH payload accepted
+	// (Mosquitto's message_size_limit). A larger message is not
+	// delivered, but its QoS flow is completed (v5: PUBACK/PUBREC 0x83
+	// implementation specific error, as Mosquitto answers). 0 means no
+	// limit beyond the maximum packet size.
+	MessageSizeLimit uint32
 }
 
 // HTTP configures the metrics, health and admin endpoints.
@@ -58,7 +83,23 @@ type Log struct {
 	Level   slog.Level
 	Format  string // "text" or "json"
 	Verbose bool   // Mosquitto-style packet lines
+	// Dest lists where logs go: "stderr" (the default when empty),
+	// "stdout", "file" (to File), "syslog", "topic" ($SYS/broker/log/...),
+	// "dlt", or "none" alone for no logging. From Mosquitto's log_dest.
+	Dest []string
+	File string
+	// Types is the set of Mosquitto log_type names given ("error",
+	// "warning", "notice", "information", "debug", "subscribe",
+	// "unsubscribe", "websockets", "all"); nil when not said. Level and
+	// Verbose are already set from it.
+	Types map[string]bool
+	// NoConnectionMessages turns off the lines logged when a client
+	// connects and disconnects (Mosquitto's connection_messages false).
+	NoConnectionMessages bool
 }
+
+// LevelOff is a log level above every message: Mosquitto's "log_type none".
+const LevelOff = slog.LevelError + 8
 
 // DefaultListener is where mast listens with no configuration: localhost
 // only, as Mosquitto 2 does without a config file.
@@ -84,6 +125,8 @@ type file struct {
 	Persistence *persistenceSpec `yaml:"persistence"`
 	Auth        *authSpec        `yaml:"auth"`
 	HTTP        *httpSpec        `yaml:"http"`
+
+	lines []int // line of each listeners entry
 }
 
 type httpSpec struct {
@@ -105,7 +148,21 @@ type authSpec struct {
 }
 
 type listenerSpec struct {
-	Address string `yaml:"address"`
+	Address        string    `yaml:"address"`
+	Protocol       string    `yaml:"protocol"`
+	MaxConnections *posInt   `yaml:"max_connections"`
+	TLS            *tlsSpec  `yaml:"tls"`
+	Auth           *authSpec `yaml:"auth"`
+}
+
+type tlsSpec struct {
+	CertFile              string `yaml:"cert_file"`
+	KeyFile               string `yaml:"key_file"`
+	CAFile                string `yaml:"ca_file"`
+	RequireCertificate    bool   `yaml:"require_certificate"`
+	UseIdentityAsUsername bool   `yaml:"use_identity_as_username"`
+	UseSubjectAsUsername  bool   `yaml:"use_subject_as_username"`
+	MinVersion            string `yaml:"min_version"`
 }
 
 type logSpec struct {
@@ -131,6 +188,8 @@ type limitsSpec struct {
 	MaxQueued        *posInt   `yaml:"max_queued_messages"`
 	MaxOutboundBytes *size     `yaml:"max_outbound_bytes"`
 	ConnectTimeout   *duration `yaml:"connect_timeout"`
+	MaxConnections   *posInt   `yaml:"max_connections"`
+	MessageSizeLimit *size     `yaml:"message_size_limit"`
 }
 
 // Load reads a YAML configuration file. Keys not in the file keep their
@@ -155,7 +214,31 @@ func Parse(data []byte) (*Config, error) {
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, cleanYAMLError(err)
 	}
+	f.lines = listenerLines(data)
 	return f.apply(Default())
+}
+
+// listenerLines finds the line of each entry of the listeners sequence,
+// so that errors found after decoding can name it.
+func listenerLines(data []byte) []int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "listeners" && root.Content[i+1].Kind == yaml.SequenceNode {
+			var lines []int
+			for _, n := range root.Content[i+1].Content {
+				lines = append(lines, n.Line)
+			}
+			return lines
+		}
+	}
+	return nil
 }
 
 // cleanYAMLError drops the library's "yaml: unmarshal errors:" preamble so
@@ -174,8 +257,11 @@ func (f *file) apply(c *Config) (*Config, error) {
 	if len(f.Listeners) > 0 {
 		c.Listeners = nil
 		for i, l := range f.Listeners {
-			lc, err := listener.Parse(l.Address)
+			lc, err := l.config()
 			if err != nil {
+				if i < len(f.lines) {
+					return nil, fmt.Errorf("line %d: listeners[%d]: %w", f.lines[i], i, err)
+				}
 				return nil, fmt.Errorf("listeners[%d]: %w", i, err)
 			}
 			c.Listeners = append(c.Listeners, lc)
@@ -230,6 +316,12 @@ func (f *file) apply(c *Config) (*Config, error) {
 		if l.ConnectTimeout != nil {
 			o.ConnectTimeout = time.Duration(*l.ConnectTimeout)
 		}
+		if l.MaxConnections != nil {
+			c.Limits.MaxConnections = int(*l.MaxConnections)
+		}
+		if l.MessageSizeLimit != nil {
+			c.Limits.MessageSizeLimit = uint32(*l.MessageSizeLimit)
+		}
 	}
 	if p := f.Persistence; p != nil {
 		if err := p.apply(&c.Persistence); err != nil {
@@ -255,6 +347,38 @@ func (f *file) apply(c *Config) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+func (l *listenerSpec) config() (listener.Config, error) {
+	lc, err := listener.Parse(l.Address)
+	if err != nil {
+		return lc, err
+	}
+	lc.Protocol = l.Protocol
+	if l.MaxConnections != nil {
+		lc.MaxConnections = int(*l.MaxConnections)
+	}
+	if t := l.TLS; t != nil {
+		lc.TLS = &listener.TLS{
+			CertFile:              t.CertFile,
+			KeyFile:               t.KeyFile,
+			CAFile:                t.CAFile,
+			RequireCertificate:    t.RequireCertificate,
+			UseIdentityAsUsername: t.UseIdentityAsUsername,
+			UseSubjectAsUsername:  t.UseSubjectAsUsername,
+			MinVersion:            t.MinVersion,
+		}
+	}
+	if a := l.Auth; a != nil {
+		lc.Auth = &listener.Auth{AllowAnonymous: a.AllowAnonymous}
+		if a.PasswordFile != nil {
+			lc.Auth.PasswordFile = *a.PasswordFile
+		}
+		if a.ACLFile != nil {
+			lc.Auth.ACLFile = *a.ACLFile
+		}
+	}
+	return lc, lc.Validate()
 }
 
 func (l *logSpec) apply(c *Log) error {
@@ -311,13 +435,14 @@ func ParseDurability(s string) (broker.Durability, error) {
 }
 
 // CheckExposure refuses a configuration that would let anonymous clients
-// in from other machines without saying so: secure by default.
+// in from other machines without saying so: secure by default. A listener
+// is authenticated by a password file or by requiring client
+// certificates; a listener's own Auth, when set, replaces the global one.
 func (c *Config) CheckExposure() error {
-	if c.Auth.PasswordFile != "" {
-		return nil
-	}
-	if c.Auth.AllowAnonymous != nil && *c.Auth.AllowAnonymous {
-		return nil
+	if c.Auth.PasswordFile != "" || (c.Auth.AllowAnonymous != nil && *c.Auth.AllowAnonymous) {
+		if !c.anyListenerAuth() {
+			return nil
+		}
 	}
 	if c.HTTP.Listen != "" && c.HTTP.Token == "" {
 		if l, err := listener.Parse(c.HTTP.Listen); err != nil || !l.IsLoopback() {
@@ -325,10 +450,28 @@ func (c *Config) CheckExposure() error {
 		}
 	}
 	for _, l := range c.Listeners {
-		if !l.IsLoopback() {
+		a := listener.Auth{AllowAnonymous: c.Auth.AllowAnonymous, PasswordFile: c.Auth.PasswordFile}
+		if l.Auth != nil {
+			a = *l.Auth
+		}
+		switch {
+		case a.PasswordFile != "":
+		case a.AllowAnonymous != nil && *a.AllowAnonymous:
+		case l.TLS != nil && l.TLS.RequireCertificate:
+		case l.IsLoopback():
+		default:
 			return fmt.Errorf("listener %s is reachable from other machines and no authentication is configured: "+
 				"set auth.password_file, or set auth.allow_anonymous: true to let anyone in", l)
 		}
 	}
 	return nil
+}
+
+func (c *Config) anyListenerAuth() bool {
+	for _, l := range c.Listeners {
+		if l.Auth != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,56 @@ type Config struct {
 	Network string
 	// Address is host:port for TCP, a file path for unix sockets.
 	Address string
+	// Protocol is what the listener speaks: "mqtt" (the default, also when
+	// empty). "websockets" is reserved and refused for now.
+	Protocol string
+	// TLS, when set, makes the listener serve TLS 1.2 and 1.3.
+	TLS *TLS
+	// MaxConnections caps the clients connected through this listener at
+	// once; 0 means no cap of its own. The broker enforces it.
+	MaxConnections int
+	// Auth, when set, replaces the global authentication settings for
+	// clients of this listener (Mosquitto's per_listener_settings). The
+	// listener package only carries it; the broker applies it.
+	Auth *Auth
+}
+
+// Auth is authentication and access control for one listener.
+type Auth struct {
+	// AllowAnonymous lets clients without a user name in. Nil means not
+	// said (see the global setting's rules).
+	AllowAnonymous *bool
+	PasswordFile   string
+	ACLFile        string
+}
+
+// Protocols a listener may speak.
+const (
+	ProtocolMQTT       = "mqtt"
+	ProtocolWebSockets = "websockets"
+)
+
+// ErrNotSupported marks a setting mast knows but does not implement yet.
+var ErrNotSupported = errors.New("not supported by mast yet")
+
+// Validate checks the settings without opening anything.
+func (c Config) Validate() error {
+	switch c.Protocol {
+	case "", ProtocolMQTT:
+	case ProtocolWebSockets:
+		return fmt.Errorf("listener %s: protocol websockets: %w", c, ErrNotSupported)
+	default:
+		return fmt.Errorf("listener %s: unknown protocol %q (want mqtt)", c, c.Protocol)
+	}
+	if c.MaxConnections < 0 {
+		return fmt.Errorf("listener %s: max connections %d is negative", c, c.MaxConnections)
+	}
+	if c.TLS != nil {
+		if err := c.TLS.Validate(); err != nil {
+			return fmt.Errorf("listener %s: %w", c, err)
+		}
+	}
+	return nil
 }
 
 // String gives the address in the form Parse reads.
@@ -52,8 +103,30 @@ func Parse(s string) (Config, error) {
 }
 
 // Listen opens the listener. A unix socket file left behind by a process
-// that is gone is removed first; one still in use is an error.
+// that is gone is removed first; one still in use is an error. With TLS
+// settings the certificate files are read first and the listener returned
+// is a *TLSListener (a Reloader).
 func Listen(c Config) (net.Listener, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var tlsConf *tls.Config
+	if c.TLS != nil {
+		// Read the files before taking the port, so that a bad
+		// certificate leaves nothing half open.
+		var err error
+		if tlsConf, err = c.TLS.ServerConfig(); err != nil {
+			return nil, fmt.Errorf("listener %s: %w", c, err)
+		}
+	}
+	ln, err := listenPlain(c)
+	if err != nil || c.TLS == nil {
+		return ln, err
+	}
+	return newTLSListener(ln, *c.TLS, tlsConf), nil
+}
+
+func listenPlain(c Config) (net.Listener, error) {
 	switch c.Network {
 	case "tcp", "tcp4", "tcp6":
 		ln, err := net.Listen(c.Network, c.Address)
