@@ -121,8 +121,29 @@ func (c *conn) authenticate(p *packet.Connect) bool {
 		Remote:      c.nc.RemoteAddr(),
 		Version:     p.Version,
 	}
-	a := c.srv.authenticator()
-	if a == nil {
+	identified := false
+	if lo := c.lopts; lo != nil {
+		c.authClient.Listener = lo.Name
+		if lo.Identity != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.AuthTimeout)
+			cert, name, err := lo.Identity(ctx, c.nc)
+			cancel()
+			if err != nil {
+				c.srv.stats.authFailures.Add(1)
+				return c.refuse(packet.ConnRefusedNotAuthorized, packet.NotAuthorized, "client certificate: "+err.Error())
+			}
+			c.authClient.Certificate = cert
+			if name != "" {
+				// The certificate is the credential: its identity is the
+				// user name, and no password is asked for.
+				c.authClient.Username, c.authClient.HasUsername = name, true
+				c.username = name
+				identified = true
+			}
+		}
+	}
+	a := c.srv.authFor(c.lopts).authn
+	if a == nil || identified {
 		return true
 	}
 	c.authClient.Password = p.Password
@@ -159,7 +180,7 @@ func (c *conn) connectWill(p *packet.Connect) (*message, uint32, bool) {
 	if p.WillQoS > s.opts.MaxQoS {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.QoSNotSupported, "will QoS not supported") // [MQTT-3.2.2-12]
 	}
-	if az := s.authorizer(); az != nil && !az.Allow(c.authClient, p.WillTopic, auth.Write) {
+	if az := s.authFor(c.lopts).authz; az != nil && !az.Allow(c.authClient, p.WillTopic, auth.Write) {
 		s.stats.denied.Add(1)
 		return nil, 0, c.refuse(packet.ConnRefusedNotAuthorized, packet.NotAuthorized, "will topic not authorized")
 	}
@@ -272,6 +293,7 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, will *message, willD
 		sess.willAt = time.Time{}
 		sess.conn = c
 		sess.client = c.authClient
+		sess.lopts = c.lopts
 		sess.version = c.version
 		sess.expiry = expiry
 		sess.expireAt = time.Time{}

@@ -202,3 +202,21 @@ func (s *Server) SetAuth(authn auth.Authenticator, authz auth.Authorizer) {
 
 func (s *Server) authenticator() auth.Authenticator { return s.auth.Load().authn }
 func (s *Server) authorizer() auth.Authorizer       { return s.auth.Load().authz }
+
+// SetListenerAuth replaces the per-listener Authenticator and Authorizer
+// of the listener served with lo (a reload). nil falls back to the
+// server's.
+func (s *Server) SetListenerAuth(lo *ListenerOptions, authn auth.Authenticator, authz auth.Authorizer) {
+	lo.auth.Store(&authPair{authn, authz})
+}
+
+// authFor is the Authenticator and Authorizer for clients of a listener:
+// its own when it has them, otherwise the server's.
+func (s *Server) authFor(lo *ListenerOptions) *authPair {
+	if lo != nil {
+		if p := lo.auth.Load(); p != nil {
+			return p
+		}
+	}
+	return s.auth.Load()
+}

@@ -81,6 +81,11 @@ type Options struct {
 	// decide when writes are synced.
 	Durability   Durability
 	SyncInterval time.Duration
+	// MaxMessageSize caps a PUBLISH payload (Mosquitto's
+	// message_size_limit); a larger message is not delivered, its QoS
+	// flow is completed (v5: reason 0x83, as Mosquitto answers). 0 means
+	// no cap beyond MaxPacketSize.
+	MaxMessageSize int
 	// MaxConnections caps open connections in total; 0 means no cap.
 	// Per-listener caps are in ListenerOptions.
 	MaxConnections int

@@ -50,6 +50,14 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	if err := s.checkTopicLimits(name); err != nil {
 		return c.protocolError(packet.TopicNameInvalid, err.Error())
 	}
+	if max := s.opts.MaxMessageSize; max > 0 && len(p.Payload) > max {
+		s.stats.dropped.Add(1)
+		s.log.Info("message over the size limit dropped", "client", c.clientID, "bytes", len(p.Payload), "limit", max)
+		if p.QoS > 0 {
+			c.sendAck(p, packet.ImplementationSpecific)
+		}
+		return true
+	}
 	c.throttle()
 	if p.QoS > s.opts.MaxQoS {
 		return c.protocolError(packet.QoSNotSupported, "QoS above the maximum") // [MQTT-3.2.2-11]
@@ -62,7 +70,7 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	if s.verbose {
 		c.logPublishTopic("Received PUBLISH from", p, name)
 	}
-	if az := s.authorizer(); az != nil && !az.Allow(c.authClient, name, auth.Write) {
+	if az := s.authFor(c.lopts).authz; az != nil && !az.Allow(c.authClient, name, auth.Write) {
 		// Denied: v5 is told with 0x87; 3.1.1 has no way to say it, so
 		// the message is acknowledged and dropped, as Mosquitto does.
 		s.stats.denied.Add(1)
@@ -460,7 +468,7 @@ func (s *Server) deliverOne(m *message, entries []topic.Entry[subscription], pen
 // message on topic: a wildcard subscription must not reach a topic the
 // client may not read.
 func (s *Server) mayRead(sess *session, topic string) bool {
-	az := s.authorizer()
+	az := s.authFor(sess.lopts).authz
 	if az == nil {
 		return true
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/packet"
 	"github.com/mastmq/mast/topic"
 )
@@ -47,9 +49,23 @@ type Server struct {
 
 // ListenerOptions are per-listener settings for ServeWith.
 type ListenerOptions struct {
+	// Name identifies the listener in auth.Client.Listener and logs.
+	Name string
 	// MaxConnections caps open connections on this listener; 0: no cap.
 	MaxConnections int
-	active         int // guarded by Server.mu
+	// Authenticator and Authorizer, when set, replace the server's for
+	// clients of this listener (Mosquitto's per_listener_settings).
+	Authenticator auth.Authenticator
+	Authorizer    auth.Authorizer
+	// Identity, when set, is asked before authentication for what the
+	// transport proves about the client (a verified TLS certificate). A
+	// non-empty username replaces the one in CONNECT and the client is
+	// then authenticated by it alone, as Mosquitto's
+	// use_identity_as_username does; an error refuses the client.
+	Identity func(ctx context.Context, nc net.Conn) (cert *x509.Certificate, username string, err error)
+
+	active int // guarded by Server.mu
+	auth   atomic.Pointer[authPair]
 }
 
 // New returns a server that keeps its state in memory, ready to Serve
@@ -92,11 +108,12 @@ func (s *Server) startHousekeeping() { go s.housekeeping() }
 // Serve accepts connections on ln until ln fails or Shutdown is called. It
 // always returns a non-nil error; after Shutdown, ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.ServeWith(ln, ListenerOptions{})
+	return s.ServeWith(ln, &ListenerOptions{})
 }
 
-// ServeWith is Serve with per-listener options.
-func (s *Server) ServeWith(ln net.Listener, lo ListenerOptions) error {
+// ServeWith is Serve with per-listener options. lo must not be changed
+// afterwards except through SetListenerAuth.
+func (s *Server) ServeWith(ln net.Listener, lo *ListenerOptions) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -110,6 +127,9 @@ func (s *Server) ServeWith(ln net.Listener, lo ListenerOptions) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
+	if lo.Authenticator != nil || lo.Authorizer != nil {
+		lo.auth.Store(&authPair{lo.Authenticator, lo.Authorizer})
+	}
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -129,7 +149,7 @@ func (s *Server) ServeWith(ln net.Listener, lo ListenerOptions) error {
 			return err
 		}
 		delay = 0
-		s.serveConn(nc, &lo)
+		s.serveConn(nc, lo)
 	}
 }
 

@@ -23,7 +23,10 @@ type session struct {
 	conn *conn // nil while offline
 	// client is the last connection's identity, for read checks on
 	// delivery; after a restart it has the stored client id and user name.
-	client   *auth.Client
+	client *auth.Client
+	// lopts is the listener of the last connection, whose authorizer
+	// checks deliveries; nil after a restart (the server's rules apply).
+	lopts    *ListenerOptions
 	version  byte
 	expiry   uint32
 	expireAt time.Time // set while offline, zero when it never expires

@@ -112,7 +112,7 @@ func (c *conn) checkFilter(sub packet.Subscription) (byte, bool, bool) {
 		// [MQTT-3.8.3-4].
 		return 0, true, c.protocolError(packet.ProtocolError, "no local on a shared subscription")
 	}
-	if az := c.srv.authorizer(); az != nil && !az.Allow(c.authClient, inner, auth.Subscribe) {
+	if az := c.srv.authFor(c.lopts).authz; az != nil && !az.Allow(c.authClient, inner, auth.Subscribe) {
 		c.srv.stats.denied.Add(1)
 		c.srv.log.Info("subscription denied", "client", c.clientID, "filter", sub.Filter)
 		return fail(packet.NotAuthorized), shared, true
