@@ -190,6 +190,12 @@ type limitsSpec struct {
 	ConnectTimeout   *duration `yaml:"connect_timeout"`
 	MaxConnections   *posInt   `yaml:"max_connections"`
 	MessageSizeLimit *size     `yaml:"message_size_limit"`
+	ConnectionRate   *posInt   `yaml:"connection_rate"`
+	MaxSubscriptions *posInt   `yaml:"max_subscriptions"`
+	MaxTopicLength   *posInt   `yaml:"max_topic_length"`
+	MaxTopicLevels   *posInt   `yaml:"max_topic_levels"`
+	PublishRate      *posInt   `yaml:"publish_rate"`
+	PublishBurst     *posInt   `yaml:"publish_burst"`
 }
 
 // Load reads a YAML configuration file. Keys not in the file keep their
@@ -321,6 +327,24 @@ func (f *file) apply(c *Config) (*Config, error) {
 		}
 		if l.MessageSizeLimit != nil {
 			c.Limits.MessageSizeLimit = uint32(*l.MessageSizeLimit)
+		}
+		if l.ConnectionRate != nil {
+			o.ConnectionRate = float64(*l.ConnectionRate)
+		}
+		if l.MaxSubscriptions != nil {
+			o.MaxSubscriptions = int(*l.MaxSubscriptions)
+		}
+		if l.MaxTopicLength != nil {
+			o.MaxTopicLength = int(*l.MaxTopicLength)
+		}
+		if l.MaxTopicLevels != nil {
+			o.MaxTopicLevels = int(*l.MaxTopicLevels)
+		}
+		if l.PublishRate != nil {
+			o.PublishRate = float64(*l.PublishRate)
+		}
+		if l.PublishBurst != nil {
+			o.PublishBurst = int(*l.PublishBurst)
 		}
 	}
 	if p := f.Persistence; p != nil {
