@@ -150,6 +150,8 @@ type authSpec struct {
 type listenerSpec struct {
 	Address        string    `yaml:"address"`
 	Protocol       string    `yaml:"protocol"`
+	Path           string    `yaml:"path"`
+	TrustProxy     bool      `yaml:"trust_proxy"`
 	MaxConnections *posInt   `yaml:"max_connections"`
 	TLS            *tlsSpec  `yaml:"tls"`
 	Auth           *authSpec `yaml:"auth"`
@@ -378,7 +380,13 @@ func (l *listenerSpec) config() (listener.Config, error) {
 	if err != nil {
 		return lc, err
 	}
-	lc.Protocol = l.Protocol
+	if l.Protocol != "" {
+		lc.Protocol = l.Protocol
+	}
+	if l.Path != "" {
+		lc.WebSocketPath = l.Path
+	}
+	lc.TrustProxy = l.TrustProxy
 	if l.MaxConnections != nil {
 		lc.MaxConnections = int(*l.MaxConnections)
 	}

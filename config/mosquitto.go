@@ -476,7 +476,8 @@ func (p *mparser) protocol(d *directive) {
 	case listener.ProtocolMQTT:
 		p.listenerSetting(d, false).protocol = v
 	case listener.ProtocolWebSockets:
-		p.unsupported(d.at, "protocol websockets", "WebSocket listeners come later")
+		// Mosquitto ignores the HTTP path of WebSocket clients.
+		p.listenerSetting(d, false).protocol = v
 	default:
 		p.errorf(d.at, "protocol: %q is not mqtt or websockets", v)
 	}
@@ -913,6 +914,9 @@ func (p *mparser) listenerConfig(l *mlistener) (listener.Config, error) {
 		}
 	}
 	lc.Protocol = l.protocol
+	if lc.Protocol == listener.ProtocolWebSockets {
+		lc.WebSocketPath = listener.AnyWebSocketPath
+	}
 	if l.maxConn > 0 {
 		lc.MaxConnections = l.maxConn
 	}

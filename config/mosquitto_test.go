@@ -232,8 +232,13 @@ func TestMosquittoBridgeAndWebSockets(t *testing.T) {
 	}
 	matchLines(t, got, want)
 
-	got = fixtureErr(t, "websockets.conf")
-	matchLines(t, got, []string{"websockets.conf:5: protocol websockets: not supported by mast yet"})
+	c, err := config.LoadMosquitto(filepath.Join("testdata", "mosquitto", "websockets.conf"))
+	if err != nil {
+		t.Fatalf("websockets.conf: %v", err)
+	}
+	if len(c.Listeners) != 2 || c.Listeners[1].Protocol != "websockets" || c.Listeners[1].WebSocketPath != "*" {
+		t.Fatalf("websockets.conf listeners: %+v", c.Listeners)
+	}
 }
 
 // matchLines checks that each error line contains the wanted text, in order.

@@ -16,8 +16,13 @@ type Config struct {
 	// Address is host:port for TCP, a file path for unix sockets.
 	Address string
 	// Protocol is what the listener speaks: "mqtt" (the default, also when
-	// empty). "websockets" is reserved and refused for now.
+	// empty) or "websockets" (MQTT over WebSocket, on WebSocketPath).
 	Protocol string
+	// WebSocketPath is the HTTP path WebSocket clients connect to: empty
+	// means "/mqtt", AnyWebSocketPath any path (as Mosquitto does).
+	WebSocketPath string
+	// TrustProxy takes a WebSocket client's address from X-Forwarded-For.
+	TrustProxy bool
 	// TLS, when set, makes the listener serve TLS 1.2 and 1.3.
 	TLS *TLS
 	// MaxConnections caps the clients connected through this listener at
@@ -52,9 +57,11 @@ func (c Config) Validate() error {
 	switch c.Protocol {
 	case "", ProtocolMQTT:
 	case ProtocolWebSockets:
-		return fmt.Errorf("listener %s: protocol websockets: %w", c, ErrNotSupported)
+		if c.Network == "unix" {
+			return fmt.Errorf("listener %s: websockets over a unix socket: %w", c, ErrNotSupported)
+		}
 	default:
-		return fmt.Errorf("listener %s: unknown protocol %q (want mqtt)", c, c.Protocol)
+		return fmt.Errorf("listener %s: unknown protocol %q (want mqtt or websockets)", c, c.Protocol)
 	}
 	if c.MaxConnections < 0 {
 		return fmt.Errorf("listener %s: max connections %d is negative", c, c.MaxConnections)
@@ -72,12 +79,36 @@ func (c Config) String() string {
 	if c.Network == "unix" {
 		return "unix:" + c.Address
 	}
+	if c.Protocol == ProtocolWebSockets {
+		path := c.WebSocketPath
+		if path == "" {
+			path = "/mqtt"
+		}
+		if path == AnyWebSocketPath {
+			path = "/"
+		}
+		return "ws://" + c.Address + path
+	}
 	return c.Address
 }
 
 // Parse reads a listener address: "unix:PATH" for a unix socket,
-// otherwise host:port for TCP ("[::]:1883", "0.0.0.0:1883", ":1883").
+// "ws://host:port/path" for MQTT over WebSocket, otherwise host:port for
+// TCP ("[::]:1883", "0.0.0.0:1883", ":1883").
 func Parse(s string) (Config, error) {
+	if rest, ok := strings.CutPrefix(s, "ws://"); ok {
+		hostport, path, _ := strings.Cut(rest, "/")
+		c, err := Parse(hostport)
+		if err != nil {
+			return Config{}, err
+		}
+		c.Protocol = ProtocolWebSockets
+		c.WebSocketPath = "/" + path
+		if path == "" {
+			c.WebSocketPath = ""
+		}
+		return c, nil
+	}
 	if path, ok := strings.CutPrefix(s, "unix:"); ok {
 		if path == "" {
 			return Config{}, errors.New("listener: unix socket path is empty")
@@ -120,10 +151,16 @@ func Listen(c Config) (net.Listener, error) {
 		}
 	}
 	ln, err := listenPlain(c)
-	if err != nil || c.TLS == nil {
-		return ln, err
+	if err != nil {
+		return nil, err
 	}
-	return newTLSListener(ln, *c.TLS, tlsConf), nil
+	if c.TLS != nil {
+		ln = newTLSListener(ln, *c.TLS, tlsConf)
+	}
+	if c.Protocol == ProtocolWebSockets {
+		return NewWebSocketListener(ln, c.WebSocketPath, WebSocketOptions{TrustProxy: c.TrustProxy}), nil
+	}
+	return ln, nil
 }
 
 func listenPlain(c Config) (net.Listener, error) {

@@ -314,10 +314,16 @@ func TestTLSBadSettings(t *testing.T) {
 		{"require without CA", listener.Config{TLS: &listener.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, RequireCertificate: true}}, "needs a CA file"},
 		{"identity without require", listener.Config{TLS: &listener.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, UseIdentityAsUsername: true}}, "need require_certificate"},
 		{"TLS 1.1", listener.Config{TLS: &listener.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, MinVersion: "1.1"}}, `"1.1" is not 1.2 or 1.3`},
-		{"websockets", listener.Config{Protocol: "websockets"}, "websockets: not supported by mast yet"},
+		{"websockets on a unix socket", listener.Config{Protocol: "websockets", Network: "unix", Address: "/tmp/x"}, "not supported by mast yet"},
 		{"other protocol", listener.Config{Protocol: "coap"}, "unknown protocol"},
 	}
 	for _, tc := range cases {
+		if tc.conf.Network == "unix" {
+			if _, err := listener.Listen(tc.conf); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+			}
+			continue
+		}
 		tc.conf.Network, tc.conf.Address = "tcp4", "127.0.0.1:0"
 		ln, err := listener.Listen(tc.conf)
 		if err == nil {
@@ -329,8 +335,8 @@ func TestTLSBadSettings(t *testing.T) {
 			t.Errorf("%s: error %q does not name the listener and %q", tc.name, err, tc.want)
 		}
 	}
-	if err := (listener.Config{Protocol: "websockets"}).Validate(); !errors.Is(err, listener.ErrNotSupported) {
-		t.Errorf("websockets error %v is not ErrNotSupported", err)
+	if err := (listener.Config{Protocol: "websockets", Network: "unix", Address: "/x"}).Validate(); !errors.Is(err, listener.ErrNotSupported) {
+		t.Errorf("websockets over unix: error %v is not ErrNotSupported", err)
 	}
 }
 
