@@ -82,9 +82,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 // run is the connection's reader goroutine.
 func (c *conn) run() {
 	defer c.cleanup()
-	if c.srv.verbose {
-		c.srv.log.Debug("New connection from " + c.remote + " on port " + localPort(c.nc) + ".")
-	}
+	c.srv.connLog("New connection from " + c.remote + " on port " + localPort(c.nc) + ".")
 	// A socket that sends no CONNECT in time is closed.
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
 	p, err := c.rd.Read()
@@ -136,8 +134,8 @@ func (c *conn) readFailed(err error, id string) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, io.EOF):
-		if c.srv.verbose && id != "" {
-			c.srv.log.Debug("Client " + id + " closed its connection.")
+		if id != "" {
+			c.srv.connLog("Client " + id + " closed its connection.")
 		}
 	case errors.As(err, &ne) && ne.Timeout():
 		if id == "" {
@@ -241,8 +239,8 @@ func (c *conn) kick(reason byte, why string) {
 	c.kicked = true
 	c.kickReason = reason
 	c.endMu.Unlock()
-	if c.srv.verbose && c.clientID != "" {
-		c.srv.log.Debug("Client " + c.clientID + " disconnected: " + why + ".")
+	if c.clientID != "" {
+		c.srv.connLog("Client " + c.clientID + " disconnected: " + why + ".")
 	}
 	c.sendDisconnect(reason)
 	c.closeAfterWrites()

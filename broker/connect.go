@@ -103,9 +103,7 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 		quota = min(quota, int(p.Properties.ReceiveMaximum)) // [MQTT-3.3.4-9]
 	}
 
-	if s.verbose {
-		c.logConnect(p, will)
-	}
+	c.logConnect(p, will)
 	s.attach(c, p.CleanStart, granted, will, willDelay, quota, ack)
 	return true
 }
@@ -153,12 +151,22 @@ func (c *conn) authenticate(p *packet.Connect) bool {
 	cancel()
 	c.authClient.Password = nil
 	c.authClient.HasPassword = false
+	if l := c.srv.opts.AuthFailures; l != nil {
+		if err == nil {
+			l.Success(c.nc.RemoteAddr())
+		} else if errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrNotAuthorized) {
+			// Repeated failures from one address wait longer each time
+			// before they are told.
+			l.Failure(c.nc.RemoteAddr())
+			time.Sleep(l.Delay(c.nc.RemoteAddr()))
+		}
+	}
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, auth.ErrBadCredentials):
 		c.srv.stats.authFailures.Add(1)
-		return c.refuse(packet.ConnRefusedBadCredentials, packet.BadUsernameOrPassword, "bad user name or password for user '"+p.Username+"'")
+		return c.refuse(packet.ConnRefusedBadCredentials, packet.BadUsernameOrPassword, "bad user name or password for user '"+p.Username+"' from "+c.remote)
 	case errors.Is(err, auth.ErrNotAuthorized):
 		c.srv.stats.authFailures.Add(1)
 		return c.refuse(packet.ConnRefusedNotAuthorized, packet.NotAuthorized, "not authorized")
@@ -379,9 +387,7 @@ func (s *Server) detach(c *conn) {
 		orphans = append(orphans, moreOrphans...)
 	}
 	s.mu.Unlock()
-	if s.verbose {
-		s.log.Debug("Client " + c.clientID + " disconnected.")
-	}
+	s.connLog("Client " + c.clientID + " disconnected.")
 	for _, m := range fire {
 		s.publishWill(m)
 	}

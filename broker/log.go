@@ -32,13 +32,27 @@ func protoTag(v byte) string {
 	return "p5"
 }
 
-func (c *conn) logConnect(p *packet.Connect, will *message) {
-	user := ""
-	if p.UsernameFlag {
-		user = ", u'" + p.Username + "'"
+// connLog writes a connection line (new connection, client connected,
+// disconnected) at Info level, as Mosquitto does without -v, unless
+// connection messages are turned off.
+func (s *Server) connLog(msg string) {
+	if !s.opts.NoConnectionMessages {
+		s.log.Info(msg)
 	}
-	c.srv.log.Debug(fmt.Sprintf("New client connected from %s as %s (%s, c%d, k%d%s).",
-		c.remote, c.clientID, protoTag(p.Version), b2i(p.CleanStart), p.KeepAlive, user))
+}
+
+func (c *conn) logConnect(p *packet.Connect, will *message) {
+	if !c.srv.opts.NoConnectionMessages {
+		user := ""
+		if p.UsernameFlag {
+			user = ", u'" + p.Username + "'"
+		}
+		c.srv.log.Info(fmt.Sprintf("New client connected from %s as %s (%s, c%d, k%d%s).",
+			c.remote, c.clientID, protoTag(p.Version), b2i(p.CleanStart), p.KeepAlive, user))
+	}
+	if !c.srv.verbose {
+		return
+	}
 	if will == nil {
 		c.srv.log.Debug("No will message specified.")
 	} else {

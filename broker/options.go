@@ -2,6 +2,7 @@ package broker
 
 import (
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/mastmq/mast/auth"
@@ -118,6 +119,12 @@ type Options struct {
 	// Mosquitto-style lines for every packet are logged at Debug level.
 	Logger  *slog.Logger
 	Verbose bool
+	// NoConnectionMessages turns off the Info lines for each connection
+	// and disconnection (Mosquitto's connection_messages false).
+	NoConnectionMessages bool
+	// AuthFailures, if set, slows down addresses that fail to log in:
+	// the broker waits Delay before refusing.
+	AuthFailures AuthLimiter
 }
 
 // Defaults returns o with every unset field given its default.
@@ -176,4 +183,12 @@ type Observer interface {
 	// StoreCommit is the time one group commit took, and how many
 	// operations it carried.
 	StoreCommit(d time.Duration, ops int, synced bool)
+}
+
+// AuthLimiter slows down repeated login failures from one address
+// (auth.Limiter implements it).
+type AuthLimiter interface {
+	Delay(remote net.Addr) time.Duration
+	Failure(remote net.Addr)
+	Success(remote net.Addr)
 }
