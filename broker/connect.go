@@ -144,6 +144,12 @@ func (c *conn) authenticate(p *packet.Connect) bool {
 	if a == nil || identified {
 		return true
 	}
+	if l := c.srv.opts.AuthFailures; l != nil {
+		// An address that keeps failing waits longer each time before
+		// its password is even looked at, however many connections it
+		// opens at once.
+		time.Sleep(l.Delay(c.nc.RemoteAddr()))
+	}
 	c.authClient.Password = p.Password
 	c.authClient.HasPassword = p.PasswordFlag
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.AuthTimeout)
@@ -155,10 +161,7 @@ func (c *conn) authenticate(p *packet.Connect) bool {
 		if err == nil {
 			l.Success(c.nc.RemoteAddr())
 		} else if errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrNotAuthorized) {
-			// Repeated failures from one address wait longer each time
-			// before they are told.
 			l.Failure(c.nc.RemoteAddr())
-			time.Sleep(l.Delay(c.nc.RemoteAddr()))
 		}
 	}
 	switch {
@@ -188,9 +191,12 @@ func (c *conn) connectWill(p *packet.Connect) (*message, uint32, bool) {
 	if p.WillQoS > s.opts.MaxQoS {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.QoSNotSupported, "will QoS not supported") // [MQTT-3.2.2-12]
 	}
-	if az := s.authFor(c.lopts).authz; az != nil && !az.Allow(c.authClient, p.WillTopic, auth.Write) {
+	if az := s.authFor(c.lopts).authz; (az != nil && !az.Allow(c.authClient, p.WillTopic, auth.Write)) || reservedTopic(p.WillTopic) {
+		// As Mosquitto does: the client may connect, but a will it may
+		// not publish is dropped.
 		s.stats.denied.Add(1)
-		return nil, 0, c.refuse(packet.ConnRefusedNotAuthorized, packet.NotAuthorized, "will topic not authorized")
+		s.log.Info("will topic not authorized; the will is dropped", "client", c.clientID, "topic", p.WillTopic)
+		return nil, 0, true
 	}
 	if p.WillRetain && s.opts.DisableRetain {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.RetainNotSupported, "retained will not supported") // [MQTT-3.2.2-13]
@@ -412,6 +418,7 @@ func (s *Server) endSessionLocked(sess *session) ([]*message, []delivery) {
 		filters = append(filters, f)
 	}
 	sess.subs = map[string]subOptions{}
+	sess.nsubs.Store(0)
 	sess.queue = nil
 	sess.out = map[uint16]*delivery{}
 	sess.order = nil

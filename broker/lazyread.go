@@ -15,6 +15,10 @@ type lazyReader struct {
 	buf  *[]byte // nil while idle
 	r, w int
 	one  [1]byte
+	// busy: a packet has begun, or the last read filled the buffer, so
+	// more is likely waiting; the buffer is kept until a read comes back
+	// short and is consumed.
+	busy bool
 }
 
 const lazyBufSize = 4096
@@ -35,11 +39,13 @@ func (l *lazyReader) fill() error {
 		l.buf = readBufs.Get().(*[]byte)
 		(*l.buf)[0] = l.one[0]
 		l.r, l.w = 0, 1
+		l.busy = true // read the rest of the packet with the buffer
 		return nil
 	}
 	n, err := l.src.Read((*l.buf)[:])
 	if n > 0 {
 		l.r, l.w = 0, n
+		l.busy = n == len(*l.buf)
 		return nil
 	}
 	if err == nil {
@@ -50,7 +56,7 @@ func (l *lazyReader) fill() error {
 
 // release returns the buffer when it is empty.
 func (l *lazyReader) release() {
-	if l.buf != nil && l.r == l.w {
+	if l.buf != nil && l.r == l.w && !l.busy {
 		readBufs.Put(l.buf)
 		l.buf = nil
 	}

@@ -60,6 +60,7 @@ func (s *Server) restore() (restoreCounts, error) {
 				o := subOptions{qos: sub.QoS, noLocal: sub.NoLocal, retainAsPub: sub.RetainAsPublished,
 					retainHandling: sub.RetainHandling, id: sub.ID}
 				sess.subs[sub.Filter] = o
+				sess.nsubs.Store(int32(len(sess.subs)))
 				s.subs.Subscribe(r.ClientID, sub.Filter, newSubscription(sess, sub.Filter, o))
 				n.subs++
 			}

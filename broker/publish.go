@@ -70,7 +70,7 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	if s.verbose {
 		c.logPublishTopic("Received PUBLISH from", p, name)
 	}
-	if az := s.authFor(c.lopts).authz; az != nil && !az.Allow(c.authClient, name, auth.Write) {
+	if az := s.authFor(c.lopts).authz; (az != nil && !az.Allow(c.authClient, name, auth.Write)) || reservedTopic(name) {
 		// Denied: v5 is told with 0x87; 3.1.1 has no way to say it, so
 		// the message is acknowledged and dropped, as Mosquitto does.
 		s.stats.denied.Add(1)
@@ -138,6 +138,13 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 		c.sendAckID(pid, qos, matchedReason(n))
 	})
 	return true
+}
+
+// reservedTopic reports topics no client may publish to, whatever the
+// ACL says: the broker's own $SYS tree, and $share/, which names
+// subscriptions, not topics (as Mosquitto refuses both).
+func reservedTopic(name string) bool {
+	return strings.HasPrefix(name, "$SYS/") || name == "$SYS" || strings.HasPrefix(name, "$share/")
 }
 
 // matchedReason is the v5 PUBACK/PUBREC reason for a message that reached
@@ -404,13 +411,28 @@ func (s *Server) storeRetained(m *message) {
 // [MQTT-3.3.4-2] [MQTT-3.3.4-3], and to one member of each shared group
 // [MQTT-4.8.2-?].
 func (s *Server) deliverMatches(m *message, r *topicResult, pend *pending) int {
+	// A session with one subscription matches at most once: deliver at
+	// once. Only sessions with several subscriptions need grouping, so
+	// the common cases (fan-in, fan-out) never sort.
+	n := 0
 	subs := r.Subs
+	k := 0
+	for i := range subs {
+		if subs[i].Value.sess.nsubs.Load() <= 1 {
+			if s.deliverOne(m, subs[i:i+1], pend) {
+				n++
+			}
+			continue
+		}
+		subs[k] = subs[i]
+		k++
+	}
+	subs = subs[:k]
 	if len(subs) > 1 {
 		slices.SortFunc(subs, func(a, b topic.Entry[subscription]) int {
 			return cmp.Compare(uintptr(unsafe.Pointer(a.Value.sess)), uintptr(unsafe.Pointer(b.Value.sess)))
 		})
 	}
-	n := 0
 	for i := 0; i < len(subs); {
 		j := i + 1
 		for j < len(subs) && subs[j].Value.sess == subs[i].Value.sess {

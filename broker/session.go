@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mastmq/mast/auth"
@@ -32,7 +33,9 @@ type session struct {
 	expireAt time.Time // set while offline, zero when it never expires
 	ended    bool
 	subs     map[string]subOptions // by filter as subscribed ($share prefix kept)
-	will     *message
+	// nsubs is len(subs), readable without the lock by routing.
+	nsubs atomic.Int32
+	will  *message
 	// willDelay is the will's delay in seconds (v5).
 	willDelay uint32
 	// willAt is when a delayed will is due, zero when none; guarded by

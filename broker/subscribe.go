@@ -57,6 +57,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 		c.sess.mu.Lock()
 		if !c.sess.ended {
 			c.sess.subs[sub.Filter] = opts
+			c.sess.nsubs.Store(int32(len(c.sess.subs)))
 		}
 		c.sess.mu.Unlock()
 		codes[i] = granted
@@ -132,6 +133,9 @@ func (c *conn) sendRetained(filter string, sub subscription) {
 		return true
 	})
 	for _, m := range msgs {
+		if !c.srv.mayRead(c.sess, m.topic) {
+			continue // an ACL applies to retained messages too
+		}
 		c.sess.deliverWait(delivery{
 			msg:    m,
 			qos:    min(m.qos, sub.opts.qos),
@@ -161,6 +165,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) bool {
 		}
 		c.sess.mu.Lock()
 		delete(c.sess.subs, f)
+		c.sess.nsubs.Store(int32(len(c.sess.subs)))
 		c.sess.mu.Unlock()
 		if ack.ReasonCodes != nil {
 			ack.ReasonCodes[i] = code

@@ -339,7 +339,9 @@ func TestSharedSubscriptionQoS2NotRedelivered(t *testing.T) {
 }
 
 // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topic names
-// starting with '$'; filters starting with "$SYS" do.
+// starting with '$'; filters starting with "$" do. Clients may not publish
+// under $SYS (the broker's own tree, as in Mosquitto), so another
+// '$'-topic stands in for it here.
 func TestDollarTopicsNotMatchedByWildcards(t *testing.T) {
 	t.Parallel()
 	for _, v := range []byte{v311, v5} {
@@ -352,13 +354,13 @@ func TestDollarTopicsNotMatchedByWildcards(t *testing.T) {
 			plus := connectClean(t, addr, v, "plus-"+vn)
 			plus.subscribe(1, "+/x"+vn, 0x00)
 			sys := connectClean(t, addr, v, "sys-"+vn)
-			sys.subscribe(1, "$SYS/#", 0x00)
+			sys.subscribe(1, "$app/#", 0x00)
 			exact := connectClean(t, addr, v, "exact-"+vn)
-			exact.subscribe(1, "$SYS/x"+vn, 0x00)
+			exact.subscribe(1, "$app/x"+vn, 0x00)
 			pub := connectClean(t, addr, v, "pub-"+vn)
-			pub.publish(0, false, "$SYS/x"+vn, 0, "dollar")
-			sys.expectMessage("$SYS/x"+vn, "dollar", 0, false)
-			exact.expectMessage("$SYS/x"+vn, "dollar", 0, false)
+			pub.publish(0, false, "$app/x"+vn, 0, "dollar")
+			sys.expectMessage("$app/x"+vn, "dollar", 0, false)
+			exact.expectMessage("$app/x"+vn, "dollar", 0, false)
 			hash.expectNothing()
 			plus.expectNothing()
 			pub.publish(0, false, "n/x"+vn, 0, "plain")
@@ -371,6 +373,18 @@ func TestDollarTopicsNotMatchedByWildcards(t *testing.T) {
 // Wildcard matching (3.1.1 and 5.0 §4.7.1): '#' matches the parent level
 // and any number of levels, '+' exactly one level, an empty level is a
 // level.
+// Clients cannot publish into the broker's $SYS tree, whatever the ACL
+// says, as Mosquitto refuses it: a $SYS subscriber sees nothing of it.
+func TestClientsCannotPublishToSYS(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t, broker.Options{})
+	sys := connectClean(t, addr, v311, "sys-watch")
+	sys.subscribe(1, "$SYS/fake", 0x00)
+	pub := connectClean(t, addr, v311, "sys-forger")
+	pub.publish(0, false, "$SYS/fake", 0, "forged")
+	sys.expectNothing()
+}
+
 func TestWildcardMatching(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t, broker.Options{})
