@@ -46,6 +46,7 @@ type conn struct {
 	outBytes   int
 	outClosed  bool
 	writing    bool // a writer goroutine is running
+	wake       chan struct{}
 	drained    chan struct{}
 	writerDone chan struct{}
 	dropped    atomic.Uint64
@@ -70,6 +71,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		remote:      nc.RemoteAddr().String(),
 		problemInfo: true,
 		drained:     make(chan struct{}, 1),
+		wake:        make(chan struct{}, 1),
 		writerDone:  make(chan struct{}),
 		done:        make(chan struct{}),
 		pending:     make(chan struct{}, s.opts.ReceiveMaximum),

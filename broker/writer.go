@@ -58,12 +58,22 @@ func (c *conn) push(it outItem, size int, bounded bool) bool {
 	c.writing = true
 	c.outMu.Unlock()
 	if start {
-		// A writer runs only while there is something to write, so an
-		// idle connection holds no writer goroutine or buffer.
+		// A writer runs only while the connection is busy, so an idle
+		// connection holds no writer goroutine or buffer.
 		go c.writeLoop()
+	} else {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 	return true
 }
+
+// writerIdle is how long a writer waits for more to write before it
+// exits: long enough that a busy connection keeps its writer, short
+// enough that idle ones soon hold none.
+const writerIdle = time.Second
 
 // closeAfterWrites asks the writer to close the connection once what is
 // queued has been written.
@@ -93,13 +103,35 @@ func (c *conn) waitOutbound() {
 // one write, and exits when the queue is empty.
 func (c *conn) writeLoop() {
 	var batch []outItem
+	var idle *time.Timer
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
 	for {
 		c.outMu.Lock()
 		if len(c.outq) == 0 {
-			c.writing = false
 			c.outBytes = 0
 			c.outMu.Unlock()
 			c.signalDrained()
+			if idle == nil {
+				idle = time.NewTimer(writerIdle)
+			} else {
+				idle.Reset(writerIdle)
+			}
+			select {
+			case <-c.wake:
+				continue
+			case <-idle.C:
+			}
+			c.outMu.Lock()
+			if len(c.outq) > 0 {
+				c.outMu.Unlock()
+				continue
+			}
+			c.writing = false
+			c.outMu.Unlock()
 			return
 		}
 		batch, c.outq = c.outq, batch[:0]
