@@ -208,6 +208,7 @@ func (s *Server) authorizer() auth.Authorizer       { return s.auth.Load().authz
 // server's.
 func (s *Server) SetListenerAuth(lo *ListenerOptions, authn auth.Authenticator, authz auth.Authorizer) {
 	lo.auth.Store(&authPair{authn, authz})
+	s.hasListenerAuth.Store(true)
 }
 
 // authFor is the Authenticator and Authorizer for clients of a listener:

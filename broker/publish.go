@@ -490,11 +490,17 @@ func (s *Server) deliverOne(m *message, entries []topic.Entry[subscription], pen
 // message on topic: a wildcard subscription must not reach a topic the
 // client may not read.
 func (s *Server) mayRead(sess *session, topic string) bool {
-	az := s.authFor(sess.lopts).authz
+	if s.auth.Load().authz == nil && !s.hasListenerAuth.Load() {
+		return true
+	}
+	sess.mu.Lock()
+	client, lo := sess.client, sess.lopts
+	sess.mu.Unlock()
+	az := s.authFor(lo).authz
 	if az == nil {
 		return true
 	}
-	if sess.client != nil && az.Allow(sess.client, topic, auth.Read) {
+	if client != nil && az.Allow(client, topic, auth.Read) {
 		return true
 	}
 	s.stats.denied.Add(1)

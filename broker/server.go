@@ -45,6 +45,9 @@ type Server struct {
 	journal  *journal // nil without a store
 	connRate connRate
 	auth     atomic.Pointer[authPair]
+	// hasListenerAuth: some listener has rules of its own, so deliveries
+	// are checked even without server-wide rules.
+	hasListenerAuth atomic.Bool
 }
 
 // ListenerOptions are per-listener settings for ServeWith.
@@ -129,6 +132,7 @@ func (s *Server) ServeWith(ln net.Listener, lo *ListenerOptions) error {
 	}()
 	if lo.Authenticator != nil || lo.Authorizer != nil {
 		lo.auth.Store(&authPair{lo.Authenticator, lo.Authorizer})
+		s.hasListenerAuth.Store(true)
 	}
 	var delay time.Duration
 	for {
