@@ -77,6 +77,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		pending:     make(chan struct{}, s.opts.ReceiveMaximum),
 	}
 	c.in.src = countingReader{nc, &s.stats.bytesReceived}
+	c.in.busy = true // CONNECT is on its way
 	c.rd.R = &c.in
 	return c
 }

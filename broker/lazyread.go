@@ -28,6 +28,11 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, lazyBufSize); retur
 // fill makes data available: after a buffer-less wait for the first byte
 // when idle, or a read into the buffer.
 func (l *lazyReader) fill() error {
+	if l.buf == nil && l.busy {
+		// Data is expected (a new connection's CONNECT): read it with a
+		// buffer at once.
+		l.buf = readBufs.Get().(*[]byte)
+	}
 	if l.buf == nil {
 		n, err := l.src.Read(l.one[:])
 		if n == 0 {
