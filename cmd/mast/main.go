@@ -24,6 +24,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the MQTT broker", runServe},
+		{"passwd", "create or edit a password file", runPasswd},
+		{"pub", "publish a message (mosquitto_pub's flags)", runPub},
+		{"sub", "subscribe and print messages (mosquitto_sub's flags)", runSub},
+		{"check-config", "print what a configuration file means to mast", runCheckConfig},
+		{"bench", "load-test a broker", runBench},
+		{"store", "inspect, export, import or compact a data directory", runStore},
 		{"version", "print the version", runVersion},
 	}
 }
