@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/broker"
 	"github.com/mastmq/mast/listener"
 )
@@ -73,6 +74,19 @@ type Auth struct {
 	AllowAnonymous *bool
 	PasswordFile   string
 	ACLFile        string
+	// ACL holds access rules written in the YAML itself, the same rules
+	// an ACL file holds.
+	ACL []auth.Rule
+	// HTTPHook, when set, asks a URL who may connect and what they may
+	// do (the webhook pattern).
+	HTTPHook *HTTPHook
+}
+
+// HTTPHook configures auth.HTTPHook.
+type HTTPHook struct {
+	URL      string
+	Timeout  time.Duration
+	CacheTTL time.Duration
 }
 
 // DefaultDataDir is where the store lives unless configured.
@@ -142,9 +156,17 @@ type persistenceSpec struct {
 }
 
 type authSpec struct {
-	AllowAnonymous *bool   `yaml:"allow_anonymous"`
-	PasswordFile   *string `yaml:"password_file"`
-	ACLFile        *string `yaml:"acl_file"`
+	AllowAnonymous *bool         `yaml:"allow_anonymous"`
+	PasswordFile   *string       `yaml:"password_file"`
+	ACLFile        *string       `yaml:"acl_file"`
+	ACL            []auth.Rule   `yaml:"acl"`
+	HTTPHook       *httpHookSpec `yaml:"http_hook"`
+}
+
+type httpHookSpec struct {
+	URL      string    `yaml:"url"`
+	Timeout  *duration `yaml:"timeout"`
+	CacheTTL *duration `yaml:"cache_ttl"`
 }
 
 type listenerSpec struct {
@@ -362,6 +384,27 @@ func (f *file) apply(c *Config) (*Config, error) {
 		if a.ACLFile != nil {
 			c.Auth.ACLFile = *a.ACLFile
 		}
+		if len(a.ACL) > 0 {
+			if c.Auth.ACLFile != "" {
+				return nil, errors.New("auth: acl_file and acl rules are both set; use one")
+			}
+			if _, err := auth.NewACL(a.ACL); err != nil {
+				return nil, fmt.Errorf("auth.acl: %w", err)
+			}
+			c.Auth.ACL = a.ACL
+		}
+		if h := a.HTTPHook; h != nil {
+			if h.URL == "" {
+				return nil, errors.New("auth.http_hook: url is empty")
+			}
+			c.Auth.HTTPHook = &HTTPHook{URL: h.URL}
+			if h.Timeout != nil {
+				c.Auth.HTTPHook.Timeout = time.Duration(*h.Timeout)
+			}
+			if h.CacheTTL != nil {
+				c.Auth.HTTPHook.CacheTTL = time.Duration(*h.CacheTTL)
+			}
+		}
 	}
 	if h := f.HTTP; h != nil {
 		c.HTTP = HTTP{Listen: h.Listen, Token: h.Token}
@@ -471,11 +514,6 @@ func ParseDurability(s string) (broker.Durability, error) {
 // is authenticated by a password file or by requiring client
 // certificates; a listener's own Auth, when set, replaces the global one.
 func (c *Config) CheckExposure() error {
-	if c.Auth.PasswordFile != "" || (c.Auth.AllowAnonymous != nil && *c.Auth.AllowAnonymous) {
-		if !c.anyListenerAuth() {
-			return nil
-		}
-	}
 	if c.HTTP.Listen != "" && c.HTTP.Token == "" {
 		if l, err := listener.Parse(c.HTTP.Listen); err != nil || !l.IsLoopback() {
 			return fmt.Errorf("http listener %s is reachable from other machines: set http.token", c.HTTP.Listen)
@@ -488,6 +526,7 @@ func (c *Config) CheckExposure() error {
 		}
 		switch {
 		case a.PasswordFile != "":
+		case l.Auth == nil && c.Auth.HTTPHook != nil:
 		case a.AllowAnonymous != nil && *a.AllowAnonymous:
 		case l.TLS != nil && l.TLS.RequireCertificate:
 		case l.IsLoopback():
@@ -497,13 +536,4 @@ func (c *Config) CheckExposure() error {
 		}
 	}
 	return nil
-}
-
-func (c *Config) anyListenerAuth() bool {
-	for _, l := range c.Listeners {
-		if l.Auth != nil {
-			return true
-		}
-	}
-	return false
 }

@@ -319,26 +319,39 @@ type authSettings struct {
 	allowAnonymous *bool
 	passwordFile   string
 	aclFile        string
+	acl            []auth.Rule
+	hook           *config.HTTPHook
+	logger         *slog.Logger
 }
 
 func globalAuth(c *config.Config) authSettings {
-	return authSettings{c.Auth.AllowAnonymous, c.Auth.PasswordFile, c.Auth.ACLFile}
+	return authSettings{allowAnonymous: c.Auth.AllowAnonymous, passwordFile: c.Auth.PasswordFile,
+		aclFile: c.Auth.ACLFile, acl: c.Auth.ACL, hook: c.Auth.HTTPHook}
 }
 
 func listenerAuth(lc listener.Config) authSettings {
-	return authSettings{lc.Auth.AllowAnonymous, lc.Auth.PasswordFile, lc.Auth.ACLFile}
+	return authSettings{allowAnonymous: lc.Auth.AllowAnonymous, passwordFile: lc.Auth.PasswordFile, aclFile: lc.Auth.ACLFile}
 }
 
 // buildAuth loads the password and ACL files. Anonymous clients are let in
 // when allowed, or when nothing is said and there is no password file
 // (the exposure check has refused that beyond loopback already).
 func buildAuth(a authSettings) (auth.Authenticator, auth.Authorizer, error) {
-	anonymous := a.passwordFile == ""
+	anonymous := a.passwordFile == "" && a.hook == nil
 	if a.allowAnonymous != nil {
 		anonymous = *a.allowAnonymous
 	}
+	var hook *auth.HTTPHook
+	if a.hook != nil {
+		hook = &auth.HTTPHook{URL: a.hook.URL, Timeout: a.hook.Timeout, CacheTTL: a.hook.CacheTTL, Logger: a.logger}
+	}
 	var authn auth.Authenticator
 	switch {
+	case hook != nil && a.passwordFile == "":
+		authn = hook
+		if anonymous {
+			authn = auth.AllowAnonymous(hook)
+		}
 	case a.passwordFile != "":
 		pf, err := auth.LoadPasswordFile(a.passwordFile)
 		if err != nil {
@@ -352,12 +365,21 @@ func buildAuth(a authSettings) (auth.Authenticator, auth.Authorizer, error) {
 		authn = noLogins{}
 	}
 	var authz auth.Authorizer
-	if a.aclFile != "" {
+	switch {
+	case a.aclFile != "":
 		acl, err := auth.LoadACLFile(a.aclFile)
 		if err != nil {
 			return nil, nil, err
 		}
 		authz = acl
+	case len(a.acl) > 0:
+		acl, err := auth.NewACL(a.acl)
+		if err != nil {
+			return nil, nil, err
+		}
+		authz = acl
+	case hook != nil:
+		authz = hook
 	}
 	return authn, authz, nil
 }
