@@ -86,3 +86,51 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 		t.Fatalf("empty config: %v %v", c, err)
 	}
 }
+
+func TestAuthRulesAndHook(t *testing.T) {
+	c, err := config.Parse([]byte(`
+listeners:
+  - address: 0.0.0.0:1883
+auth:
+  acl:
+    - {user: alice, access: readwrite, topic: "house/#"}
+    - {pattern: true, access: write, topic: "devices/%c/state"}
+  http_hook:
+    url: http://127.0.0.1:9000/mqtt
+    timeout: 3s
+    cache_ttl: 1m
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Auth.ACL) != 2 || c.Auth.ACL[1].Topic != "devices/%c/state" || !c.Auth.ACL[1].Pattern {
+		t.Errorf("acl = %+v", c.Auth.ACL)
+	}
+	if h := c.Auth.HTTPHook; h == nil || h.URL != "http://127.0.0.1:9000/mqtt" || h.Timeout != 3*time.Second || h.CacheTTL != time.Minute {
+		t.Errorf("hook = %+v", c.Auth.HTTPHook)
+	}
+	// The hook authenticates, so an exposed listener is allowed.
+	if err := c.CheckExposure(); err != nil {
+		t.Errorf("exposure with a hook: %v", err)
+	}
+	for _, bad := range []string{
+		"auth:\n  acl:\n    - {user: a, access: sometimes, topic: x}\n",
+		"auth:\n  acl_file: /x\n  acl:\n    - {user: a, access: read, topic: x}\n",
+		"auth:\n  http_hook:\n    timeout: 1s\n",
+	} {
+		if _, err := config.Parse([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestExposureNeedsAuthOrConsent(t *testing.T) {
+	c, _ := config.Parse([]byte("listeners:\n  - address: 0.0.0.0:1883\n"))
+	if err := c.CheckExposure(); err == nil || !strings.Contains(err.Error(), "allow_anonymous") {
+		t.Fatalf("exposed anonymous broker allowed: %v", err)
+	}
+	c, _ = config.Parse([]byte("listeners:\n  - address: 0.0.0.0:1883\nauth:\n  allow_anonymous: true\nhttp:\n  listen: 0.0.0.0:8080\n"))
+	if err := c.CheckExposure(); err == nil || !strings.Contains(err.Error(), "http.token") {
+		t.Fatalf("exposed http without a token allowed: %v", err)
+	}
+}
