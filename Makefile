@@ -4,7 +4,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test deps lint unit fuzz build run bench
+.PHONY: test deps lint unit fuzz build run bench compare
 
 test: deps lint unit fuzz
 
@@ -31,3 +31,7 @@ run:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./packet ./topic ./broker
+
+# Side-by-side with Mosquitto (not part of make test: about 5 minutes).
+compare:
+	$(GO) run ./bench/compare -rounds 3 -duration 4s
