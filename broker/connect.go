@@ -188,6 +188,9 @@ func (c *conn) connectWill(p *packet.Connect) (*message, uint32, bool) {
 	if err := topic.ValidateName(p.WillTopic); err != nil {
 		return nil, 0, c.refuse(packet.ConnRefusedIdentifier, packet.TopicNameInvalid, "invalid will topic: "+err.Error())
 	}
+	if err := s.checkTopicLimits(p.WillTopic); err != nil {
+		return nil, 0, c.refuse(packet.ConnRefusedIdentifier, packet.TopicNameInvalid, "will topic refused: "+err.Error())
+	}
 	if p.WillQoS > s.opts.MaxQoS {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.QoSNotSupported, "will QoS not supported") // [MQTT-3.2.2-12]
 	}

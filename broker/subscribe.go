@@ -69,7 +69,24 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 		}
 	}
 	if !c.saveSession() {
-		return false
+		// Not durable, so not granted: the new subscriptions are taken
+		// back. v5 is told per filter (0x97); 3.1.1 has no code for it,
+		// so the connection closes and the client will subscribe again.
+		for i, sub := range p.Subscriptions {
+			if codes[i] < 0x80 {
+				c.srv.subs.Unsubscribe(c.clientID, sub.Filter)
+				c.sess.mu.Lock()
+				delete(c.sess.subs, sub.Filter)
+				c.sess.nsubs.Store(int32(len(c.sess.subs)))
+				c.sess.mu.Unlock()
+				codes[i] = packet.QuotaExceeded
+			}
+		}
+		if c.version != packet.Version5 {
+			return false
+		}
+		c.enqueue(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+		return true
 	}
 	c.enqueue(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, w := range wants {
@@ -191,7 +208,7 @@ func (c *conn) saveSession() bool {
 	c.sess.mu.Unlock()
 	if err := c.srv.journal.commitWait([]store.Op{op}, true); err != nil {
 		c.srv.stats.storeFailures.Add(1)
-		c.srv.log.Error("subscriptions not stored; closing", "client", c.clientID, "err", err)
+		c.srv.log.Error("subscriptions not stored", "client", c.clientID, "err", err)
 		return false
 	}
 	return true

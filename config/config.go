@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mastmq/mast/auth"
+	"github.com/mastmq/mast/bridge"
 	"github.com/mastmq/mast/broker"
 	"github.com/mastmq/mast/listener"
 )
@@ -26,6 +28,7 @@ type Config struct {
 	Auth        Auth
 	HTTP        HTTP
 	Limits      Limits
+	Bridges     []bridge.Config
 	// PIDFile, when set, is where serve writes its process id at start-up
 	// (and removes it at exit), as Mosquitto's pid_file.
 	PIDFile string
@@ -139,6 +142,7 @@ type file struct {
 	Persistence *persistenceSpec `yaml:"persistence"`
 	Auth        *authSpec        `yaml:"auth"`
 	HTTP        *httpSpec        `yaml:"http"`
+	Bridges     bridgeList       `yaml:"bridges"`
 
 	lines []int // line of each listeners entry
 }
@@ -190,9 +194,13 @@ type tlsSpec struct {
 }
 
 type logSpec struct {
-	Level   string `yaml:"level"`
-	Format  string `yaml:"format"`
-	Verbose bool   `yaml:"verbose"`
+	Level   string   `yaml:"level"`
+	Format  string   `yaml:"format"`
+	Verbose bool     `yaml:"verbose"`
+	Dest    []string `yaml:"dest"`
+	File    string   `yaml:"file"`
+	// ConnectionMessages false turns off the connect/disconnect lines.
+	ConnectionMessages *bool `yaml:"connection_messages"`
 }
 
 type mqttSpec struct {
@@ -409,6 +417,7 @@ func (f *file) apply(c *Config) (*Config, error) {
 	if h := f.HTTP; h != nil {
 		c.HTTP = HTTP{Listen: h.Listen, Token: h.Token}
 	}
+	c.Bridges = f.Bridges
 	if f.SysInterval != nil {
 		o.SysInterval = time.Duration(*f.SysInterval)
 		if o.SysInterval == 0 {
@@ -470,6 +479,28 @@ func (l *logSpec) apply(c *Log) error {
 		return fmt.Errorf("log.format: %q is not text or json", l.Format)
 	}
 	c.Verbose = l.Verbose
+	for _, d := range l.Dest {
+		switch d {
+		case "stderr", "stdout", "file", "none":
+		default:
+			return fmt.Errorf("log.dest: %q is not stderr, stdout, file or none", d)
+		}
+	}
+	if len(l.Dest) > 0 {
+		c.Dest = l.Dest
+	}
+	if l.File != "" {
+		c.File = l.File
+		if len(l.Dest) == 0 {
+			c.Dest = []string{"file"}
+		}
+	}
+	if slices.Contains(c.Dest, "file") && c.File == "" {
+		return errors.New("log.dest: file needs log.file")
+	}
+	if l.ConnectionMessages != nil {
+		c.NoConnectionMessages = !*l.ConnectionMessages
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"sync"
 	"syscall"
@@ -32,7 +33,9 @@ type running struct {
 	srv    *broker.Server
 	errc   chan error
 
-	mu        sync.Mutex // guards listeners during a reload
+	sigc      chan os.Signal
+	applied   *config.Config // the configuration in force
+	mu        sync.Mutex     // guards listeners during a reload
 	listeners map[string]*servedListener
 }
 
@@ -58,6 +61,11 @@ func serve(cfg *config.Config, load func() (*config.Config, error), stderr io.Wr
 }
 
 func (r *running) run(cfg *config.Config) int {
+	// Signals are caught from the start: a SIGHUP (logrotate) during a
+	// long restore must not kill the broker.
+	r.sigc = make(chan os.Signal, 1)
+	signal.Notify(r.sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(r.sigc)
 	logger := r.logger
 	logger.Info("mast " + version + " starting")
 	if cfg.PIDFile != "" {
@@ -104,6 +112,7 @@ func (r *running) run(cfg *config.Config) int {
 	m.Attach(srv)
 	r.srv = srv
 	r.errc = make(chan error, 16)
+	r.applied = cfg
 
 	for _, lc := range cfg.Listeners {
 		if err := r.addListener(lc); err != nil {
@@ -133,9 +142,7 @@ func (r *running) run(cfg *config.Config) int {
 // wait serves until a signal: SIGINT and SIGTERM shut down, SIGHUP
 // reloads.
 func (r *running) wait() int {
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigc)
+	sigc := r.sigc
 	code := 0
 loop:
 	for {
@@ -255,6 +262,11 @@ func (r *running) reload() error {
 		return err
 	}
 	r.srv.SetAuth(authn, authz)
+	if !reflect.DeepEqual(cfg.Broker, r.applied.Broker) || !reflect.DeepEqual(cfg.Limits, r.applied.Limits) ||
+		!reflect.DeepEqual(cfg.Persistence, r.applied.Persistence) || cfg.Log.Level != r.applied.Log.Level ||
+		cfg.Log.Verbose != r.applied.Log.Verbose || cfg.HTTP != r.applied.HTTP {
+		r.logger.Warn("reload: changes to mqtt, limits, persistence, log level and http settings take effect after a restart; listeners, auth, ACLs, certificates and the log file were reloaded")
+	}
 
 	want := map[string]listener.Config{}
 	for _, lc := range cfg.Listeners {

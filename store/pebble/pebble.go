@@ -360,8 +360,12 @@ func (s *Store) Commit(b *store.Batch, sync bool) error {
 			return fmt.Errorf("store/pebble: op %d: %w", i, err)
 		}
 	}
-	if err := s.checkSpace(int64(pb.Len())); err != nil {
-		return err
+	// A batch that only deletes is let through the reserve: it is what
+	// frees space (acknowledged messages leaving a queue).
+	if !deletesOnly(b) {
+		if err := s.checkSpace(int64(pb.Len())); err != nil {
+			return err
+		}
 	}
 	wo := pebble.NoSync
 	if sync {
@@ -746,3 +750,15 @@ type fatal struct {
 
 func (f *fatal) Error() string { return f.msg }
 func (f *fatal) Unwrap() error { return f.err }
+
+// deletesOnly reports whether a batch removes records and writes none.
+func deletesOnly(b *store.Batch) bool {
+	for _, op := range b.Ops {
+		switch op.Kind {
+		case store.DeleteSession, store.DeleteOutbound, store.DeleteInbound, store.DeleteRetained:
+		default:
+			return false
+		}
+	}
+	return true
+}
