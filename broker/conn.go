@@ -67,14 +67,14 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv:         s,
 		nc:          nc,
-		rd:          packet.Reader{MaxSize: int(s.opts.MaxPacketSize)},
+		rd:          packet.Reader{MaxSize: int(s.lim().MaxPacketSize)},
 		remote:      nc.RemoteAddr().String(),
 		problemInfo: true,
 		drained:     make(chan struct{}, 1),
 		wake:        make(chan struct{}, 1),
 		writerDone:  make(chan struct{}),
 		done:        make(chan struct{}),
-		pending:     make(chan struct{}, s.opts.ReceiveMaximum),
+		pending:     make(chan struct{}, s.lim().ReceiveMaximum),
 	}
 	c.in.src = countingReader{nc, &s.stats.bytesReceived}
 	c.in.busy = true // CONNECT is on its way
@@ -87,7 +87,7 @@ func (c *conn) run() {
 	defer c.cleanup()
 	c.srv.connLog("New connection from " + c.remote + " on port " + localPort(c.nc) + ".")
 	// A socket that sends no CONNECT in time is closed.
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.lim().ConnectTimeout))
 	p, err := c.rd.Read()
 	if err != nil {
 		var cp *packet.Connect

@@ -48,7 +48,7 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 		// An empty id needs a clean session in 3.1.1 [MQTT-3.1.3-7]
 		// [MQTT-3.1.3-8]; 3.1 has no empty ids; v5 gets an id assigned
 		// [MQTT-3.1.3-6].
-		if s.opts.DisallowEmptyClientID || p.Version == packet.Version31 ||
+		if s.lim().DisallowEmptyClientID || p.Version == packet.Version31 ||
 			(p.Version == packet.Version311 && !p.CleanStart) {
 			return c.refuse(packet.ConnRefusedIdentifier, packet.ClientIDNotValid, "empty client id not allowed")
 		}
@@ -83,7 +83,7 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 	keepAlive := p.KeepAlive
 	if p.Version == packet.Version5 {
 		c.problemInfo = !p.Properties.Has(packet.PropRequestProblemInfo) || p.Properties.RequestProblemInfo == 1
-		if max := s.opts.MaxKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) {
+		if max := s.lim().MaxKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) {
 			keepAlive = max // [MQTT-3.2.2-21]
 			ack.Properties.ServerKeepAlive = max
 			ack.Properties.Set(packet.PropServerKeepAlive)
@@ -98,7 +98,7 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 	}
 	c.keepAlive = time.Duration(keepAlive) * time.Second
 
-	quota := s.opts.MaxInflight
+	quota := s.lim().MaxInflight
 	if p.Version == packet.Version5 && p.Properties.Has(packet.PropReceiveMaximum) {
 		quota = min(quota, int(p.Properties.ReceiveMaximum)) // [MQTT-3.3.4-9]
 	}
@@ -191,7 +191,7 @@ func (c *conn) connectWill(p *packet.Connect) (*message, uint32, bool) {
 	if err := s.checkTopicLimits(p.WillTopic); err != nil {
 		return nil, 0, c.refuse(packet.ConnRefusedIdentifier, packet.TopicNameInvalid, "will topic refused: "+err.Error())
 	}
-	if p.WillQoS > s.opts.MaxQoS {
+	if p.WillQoS > s.lim().MaxQoS {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.QoSNotSupported, "will QoS not supported") // [MQTT-3.2.2-12]
 	}
 	if az := s.authFor(c.lopts).authz; (az != nil && !az.Allow(c.authClient, p.WillTopic, auth.Write)) || reservedTopic(p.WillTopic) {
@@ -201,7 +201,7 @@ func (c *conn) connectWill(p *packet.Connect) (*message, uint32, bool) {
 		s.log.Info("will topic not authorized; the will is dropped", "client", c.clientID, "topic", p.WillTopic)
 		return nil, 0, true
 	}
-	if p.WillRetain && s.opts.DisableRetain {
+	if p.WillRetain && s.lim().DisableRetain {
 		return nil, 0, c.refuse(packet.ConnRefusedUnavailable, packet.RetainNotSupported, "retained will not supported") // [MQTT-3.2.2-13]
 	}
 	m := &message{
@@ -265,8 +265,8 @@ func (c *conn) fillConnackProps(ack *packet.Connack, assigned, capped bool, expi
 }
 
 func (s *Server) capExpiry(e uint32) uint32 {
-	if s.opts.MaxSessionExpiry > 0 && e > s.opts.MaxSessionExpiry {
-		return s.opts.MaxSessionExpiry
+	if s.lim().MaxSessionExpiry > 0 && e > s.lim().MaxSessionExpiry {
+		return s.lim().MaxSessionExpiry
 	}
 	return e
 }

@@ -221,3 +221,26 @@ func (s *Server) authFor(lo *ListenerOptions) *authPair {
 	}
 	return s.auth.Load()
 }
+
+// lim returns the options in force, limits included.
+func (s *Server) lim() *Options { return s.limits.Load() }
+
+// SetLimits applies the limits and protocol settings of o (packet sizes,
+// in-flight and queue bounds, connection caps and rates, topic limits,
+// publish rate, keep alive and session expiry caps, QoS and retain
+// availability, $SYS interval) to a running server: new connections get
+// them all, connected clients from their next action on (the values a v5
+// client was told in CONNACK stay what it was told). The store, logger,
+// observer and auth are not changed here.
+func (s *Server) SetLimits(o Options) {
+	o = o.Defaults()
+	cur := *s.lim()
+	cur.MaxPacketSize, cur.ReceiveMaximum, cur.MaxInflight, cur.MaxQueued = o.MaxPacketSize, o.ReceiveMaximum, o.MaxInflight, o.MaxQueued
+	cur.QueueQoS0, cur.MaxOutboundBytes, cur.TopicAliasMaximum = o.QueueQoS0, o.MaxOutboundBytes, o.TopicAliasMaximum
+	cur.MaxKeepAlive, cur.MaxSessionExpiry, cur.MaxQoS, cur.DisableRetain = o.MaxKeepAlive, o.MaxSessionExpiry, o.MaxQoS, o.DisableRetain
+	cur.DisallowEmptyClientID, cur.ConnectTimeout, cur.SysInterval = o.DisallowEmptyClientID, o.ConnectTimeout, o.SysInterval
+	cur.MaxMessageSize, cur.MaxConnections, cur.ConnectionRate = o.MaxMessageSize, o.MaxConnections, o.ConnectionRate
+	cur.MaxSubscriptions, cur.MaxTopicLength, cur.MaxTopicLevels = o.MaxSubscriptions, o.MaxTopicLength, o.MaxTopicLevels
+	cur.PublishRate, cur.PublishBurst = o.PublishRate, o.PublishBurst
+	s.limits.Store(&cur)
+}

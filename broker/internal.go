@@ -147,7 +147,7 @@ func (in *Internal) Subscribe(filter string, qos byte, retained bool) error {
 	if qos > 2 {
 		return ErrInvalidQoS
 	}
-	opts := subOptions{qos: min(qos, s.opts.MaxQoS), noLocal: true, retainAsPub: true}
+	opts := subOptions{qos: min(qos, s.lim().MaxQoS), noLocal: true, retainAsPub: true}
 	v := subscription{sess: in.sess, opts: opts}
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -230,8 +230,8 @@ func (in *Internal) Publish(ctx context.Context, m *InternalMessage) error {
 	msg := &message{
 		topic:     m.Topic,
 		payload:   slices.Clone(m.Payload),
-		qos:       min(m.QoS, s.opts.MaxQoS),
-		retain:    m.Retain && !s.opts.DisableRetain,
+		qos:       min(m.QoS, s.lim().MaxQoS),
+		retain:    m.Retain && !s.lim().DisableRetain,
 		publisher: in.owner,
 		arrived:   time.Now(),
 		props:     forwardedProps(&m.Properties),
@@ -308,7 +308,7 @@ func (in *Internal) Close() {
 func (in *Internal) read() {
 	defer in.readers.Done()
 	rd := packet.Reader{R: bufio.NewReader(in.nc), Version: packet.Version5}
-	limit := in.srv.opts.MaxOutboundBytes
+	limit := in.srv.lim().MaxOutboundBytes
 	for {
 		p, err := rd.Read()
 		if err != nil {

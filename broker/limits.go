@@ -19,11 +19,11 @@ var errTopicLimit = errors.New("topic exceeds the configured length or level lim
 // checkTopicLimits applies MaxTopicLength and MaxTopicLevels to a name or
 // filter.
 func (s *Server) checkTopicLimits(t string) error {
-	if max := s.opts.MaxTopicLength; max > 0 && len(t) > max {
+	if max := s.lim().MaxTopicLength; max > 0 && len(t) > max {
 		s.stats.topicLimit.Add(1)
 		return fmt.Errorf("%w: %d bytes, limit %d", errTopicLimit, len(t), max)
 	}
-	if max := s.opts.MaxTopicLevels; max > 0 && strings.Count(t, "/")+1 > max {
+	if max := s.lim().MaxTopicLevels; max > 0 && strings.Count(t, "/")+1 > max {
 		s.stats.topicLimit.Add(1)
 		return fmt.Errorf("%w: more than %d levels", errTopicLimit, max)
 	}
@@ -99,7 +99,7 @@ func remoteIP(nc net.Conn) string {
 // admit applies MaxConnections (total and per listener) and the
 // per-address connection rate to a new socket. s.mu is held.
 func (s *Server) admitLocked(nc net.Conn, lo *ListenerOptions) error {
-	if max := s.opts.MaxConnections; max > 0 && len(s.conns) >= max {
+	if max := s.lim().MaxConnections; max > 0 && len(s.conns) >= max {
 		s.stats.refusedMaxConn.Add(1)
 		return fmt.Errorf("maximum of %d connections reached", max)
 	}
@@ -107,7 +107,7 @@ func (s *Server) admitLocked(nc net.Conn, lo *ListenerOptions) error {
 		s.stats.refusedMaxConn.Add(1)
 		return fmt.Errorf("maximum of %d connections on this listener reached", lo.MaxConnections)
 	}
-	if rate := s.opts.ConnectionRate; rate > 0 && !s.connRate.allow(remoteIP(nc), time.Now(), rate) {
+	if rate := s.lim().ConnectionRate; rate > 0 && !s.connRate.allow(remoteIP(nc), time.Now(), rate) {
 		s.stats.refusedRate.Add(1)
 		return fmt.Errorf("more than %g connections a second from %s", rate, remoteIP(nc))
 	}
@@ -117,11 +117,11 @@ func (s *Server) admitLocked(nc net.Conn, lo *ListenerOptions) error {
 // throttle makes a client that publishes faster than PublishRate wait:
 // its reader stops reading, which TCP passes back to the client.
 func (c *conn) throttle() {
-	rate := c.srv.opts.PublishRate
+	rate := c.srv.lim().PublishRate
 	if rate <= 0 {
 		return
 	}
-	burst := float64(c.srv.opts.PublishBurst)
+	burst := float64(c.srv.lim().PublishBurst)
 	if burst <= 0 {
 		burst = rate
 	}

@@ -88,3 +88,19 @@ func TestPublishRateThrottles(t *testing.T) {
 		t.Fatal("20 messages at once past a burst of 5 were not throttled")
 	}
 }
+
+// A reload's new limits apply to connected clients' next actions.
+func TestSetLimitsAppliesToConnectedClients(t *testing.T) {
+	srv, addr := startBroker(t, broker.Options{})
+	c := connectClient(t, addr, packet.Version5, "a", true)
+	c.subscribe(1, "x", 0)
+	srv.SetLimits(broker.Options{MaxSubscriptions: 1, MaxQoS: 1})
+	c.sendPacket(&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "y", QoS: 2}}})
+	if sa := c.read().(*packet.Suback); sa.ReasonCodes[0] != packet.QuotaExceeded {
+		t.Fatalf("SUBACK %v after lowering the subscription limit, want [0x97]", sa.ReasonCodes)
+	}
+	// The new maximum QoS grants at most 1.
+	if sa := c.subscribe(3, "x", 2); sa.ReasonCodes[0] != 1 {
+		t.Fatalf("SUBACK %v, want granted QoS 1", sa.ReasonCodes)
+	}
+}

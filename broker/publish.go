@@ -26,7 +26,7 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	}
 	if c.version == packet.Version5 && p.Properties.Has(packet.PropTopicAlias) {
 		a := p.Properties.TopicAlias
-		if a == 0 || a > s.opts.TopicAliasMaximum {
+		if a == 0 || a > s.lim().TopicAliasMaximum {
 			// [MQTT-3.3.2-8] [MQTT-3.3.2-9]
 			return c.protocolError(packet.TopicAliasInvalid, "topic alias out of range")
 		}
@@ -50,7 +50,7 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	if err := s.checkTopicLimits(name); err != nil {
 		return c.protocolError(packet.TopicNameInvalid, err.Error())
 	}
-	if max := s.opts.MaxMessageSize; max > 0 && len(p.Payload) > max {
+	if max := s.lim().MaxMessageSize; max > 0 && len(p.Payload) > max {
 		s.stats.dropped.Add(1)
 		s.log.Info("message over the size limit dropped", "client", c.clientID, "bytes", len(p.Payload), "limit", max)
 		if p.QoS > 0 {
@@ -59,10 +59,10 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 		return true
 	}
 	c.throttle()
-	if p.QoS > s.opts.MaxQoS {
+	if p.QoS > s.lim().MaxQoS {
 		return c.protocolError(packet.QoSNotSupported, "QoS above the maximum") // [MQTT-3.2.2-11]
 	}
-	if p.Retain && s.opts.DisableRetain {
+	if p.Retain && s.lim().DisableRetain {
 		return c.protocolError(packet.RetainNotSupported, "retain not available") // [MQTT-3.2.2-14]
 	}
 	s.stats.msgsReceived.Add(1)
@@ -107,7 +107,7 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 		sess.mu.Lock()
 		_, dup := sess.inbound[p.PacketID]
 		if !dup {
-			if len(sess.inbound) >= int(s.opts.ReceiveMaximum) {
+			if len(sess.inbound) >= int(s.lim().ReceiveMaximum) {
 				sess.mu.Unlock()
 				return c.protocolError(packet.ReceiveMaximumExceeded, "receive maximum exceeded") // [MQTT-3.3.4-9]
 			}

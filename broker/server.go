@@ -48,6 +48,9 @@ type Server struct {
 	// hasListenerAuth: some listener has rules of its own, so deliveries
 	// are checked even without server-wide rules.
 	hasListenerAuth atomic.Bool
+	// limits holds the options a reload may change (SetLimits); the
+	// others stay as in opts.
+	limits atomic.Pointer[Options]
 }
 
 // ListenerOptions are per-listener settings for ServeWith.
@@ -100,6 +103,7 @@ func newServer(opts Options) *Server {
 	}
 	s.results.New = func() any { return new(topic.Result[subscription]) }
 	s.auth.Store(&authPair{opts.Authenticator, opts.Authorizer})
+	s.limits.Store(&s.opts)
 	if opts.Store != nil {
 		s.journal = newJournal(opts.Store, opts.Durability, opts.SyncInterval, s.log.Error, opts.Observer)
 	}

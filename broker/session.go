@@ -87,7 +87,7 @@ func newSession(srv *Server, id string) *session {
 		subs:    make(map[string]subOptions),
 		out:     make(map[uint16]*delivery),
 		inbound: make(map[uint16]struct{}),
-		quota:   srv.opts.MaxInflight,
+		quota:   srv.lim().MaxInflight,
 	}
 }
 
@@ -120,7 +120,7 @@ func (s *session) deliver(d delivery) {
 			}
 			return
 		}
-		if s.srv.opts.QueueQoS0 && s.expiry > 0 {
+		if s.srv.lim().QueueQoS0 && s.expiry > 0 {
 			s.queueLocked(&d)
 		}
 		return
@@ -154,7 +154,7 @@ func (s *session) deliverWait(d delivery) {
 // queues it. It returns nil when the queue is full or no packet id is free;
 // the message is then dropped for this session and counted.
 func (s *session) reserveLocked(d *delivery) *delivery {
-	if len(s.queue) >= s.srv.opts.MaxQueued || len(s.out) >= 65535 {
+	if len(s.queue) >= s.srv.lim().MaxQueued || len(s.out) >= 65535 {
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 		return nil
@@ -170,7 +170,7 @@ func (s *session) reserveLocked(d *delivery) *delivery {
 
 // queueLocked queues a QoS 0 message for an offline session (QueueQoS0).
 func (s *session) queueLocked(d *delivery) {
-	if len(s.queue) >= s.srv.opts.MaxQueued {
+	if len(s.queue) >= s.srv.lim().MaxQueued {
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 		return

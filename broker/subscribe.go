@@ -36,7 +36,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 			codes[i] = code
 			continue
 		}
-		granted := min(sub.QoS, s.opts.MaxQoS) // [MQTT-3.8.4-6]
+		granted := min(sub.QoS, s.lim().MaxQoS) // [MQTT-3.8.4-6]
 		opts := subOptions{
 			qos:            granted,
 			noLocal:        sub.NoLocal,
@@ -113,7 +113,7 @@ func (c *conn) checkFilter(sub packet.Subscription) (byte, bool, bool) {
 		c.srv.log.Info("topic filter refused", "client", c.clientID, "err", err)
 		return fail(packet.TopicFilterInvalid), false, true
 	}
-	if max := c.srv.opts.MaxSubscriptions; max > 0 {
+	if max := c.srv.lim().MaxSubscriptions; max > 0 {
 		c.sess.mu.Lock()
 		_, had := c.sess.subs[sub.Filter]
 		full := !had && len(c.sess.subs) >= max

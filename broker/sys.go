@@ -21,10 +21,10 @@ func newSysPublisher(s *Server) *sysPublisher {
 }
 
 func (p *sysPublisher) maybePublish(now time.Time) {
-	if p.s.opts.SysInterval < 0 || now.Before(p.next) {
+	if p.s.lim().SysInterval < 0 || now.Before(p.next) {
 		return
 	}
-	p.next = now.Add(p.s.opts.SysInterval)
+	p.next = now.Add(p.s.lim().SysInterval)
 	p.publishAll(now)
 }
 

@@ -45,7 +45,7 @@ func (c *conn) push(it outItem, size int, bounded bool) bool {
 		c.outMu.Unlock()
 		return true
 	}
-	if bounded && c.outBytes+size > c.srv.opts.MaxOutboundBytes {
+	if bounded && c.outBytes+size > c.srv.lim().MaxOutboundBytes {
 		c.outMu.Unlock()
 		return false
 	}
@@ -86,7 +86,7 @@ func (c *conn) closeAfterWrites() {
 func (c *conn) waitOutbound() {
 	for {
 		c.outMu.Lock()
-		full := c.outBytes > c.srv.opts.MaxOutboundBytes/2 && !c.outClosed
+		full := c.outBytes > c.srv.lim().MaxOutboundBytes/2 && !c.outClosed
 		c.outMu.Unlock()
 		if !full {
 			return

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mastmq/mast/admin"
 	"github.com/mastmq/mast/auth"
+	"github.com/mastmq/mast/bridge"
 	"github.com/mastmq/mast/broker"
 	"github.com/mastmq/mast/config"
 	"github.com/mastmq/mast/listener"
@@ -81,8 +82,9 @@ func (r *running) run(cfg *config.Config) int {
 	opts.Verbose = cfg.Log.Verbose
 	opts.NoConnectionMessages = cfg.Log.NoConnectionMessages
 	opts.Version = "mast " + version
-	opts.MaxConnections = cfg.Limits.MaxConnections
-	opts.MaxMessageSize = int(cfg.Limits.MessageSizeLimit)
+	lim := limitsOf(cfg)
+	opts.MaxConnections = lim.MaxConnections
+	opts.MaxMessageSize = lim.MaxMessageSize
 	opts.AuthFailures = auth.NewLimiter(auth.LimiterConfig{})
 	authn, authz, err := buildAuth(globalAuth(cfg))
 	if err != nil {
@@ -121,6 +123,13 @@ func (r *running) run(cfg *config.Config) int {
 			return 1
 		}
 	}
+	stopBridges, err := bridge.Start(context.Background(), srv, cfg.Bridges, logger)
+	if err != nil {
+		logger.Error(err.Error())
+		r.closeListeners()
+		return 1
+	}
+	defer stopBridges()
 	var web *admin.Server
 	if cfg.HTTP.Listen != "" {
 		web = admin.New(srv, m, admin.Options{Token: cfg.HTTP.Token, WebSocketURL: r.webSocketURL(), Reload: r.reload})
@@ -262,10 +271,12 @@ func (r *running) reload() error {
 		return err
 	}
 	r.srv.SetAuth(authn, authz)
-	if !reflect.DeepEqual(cfg.Broker, r.applied.Broker) || !reflect.DeepEqual(cfg.Limits, r.applied.Limits) ||
-		!reflect.DeepEqual(cfg.Persistence, r.applied.Persistence) || cfg.Log.Level != r.applied.Log.Level ||
-		cfg.Log.Verbose != r.applied.Log.Verbose || cfg.HTTP != r.applied.HTTP {
-		r.logger.Warn("reload: changes to mqtt, limits, persistence, log level and http settings take effect after a restart; listeners, auth, ACLs, certificates and the log file were reloaded")
+	r.srv.SetLimits(limitsOf(cfg))
+	if !reflect.DeepEqual(cfg.Persistence, r.applied.Persistence) || cfg.Log.Level != r.applied.Log.Level ||
+		cfg.Log.Verbose != r.applied.Log.Verbose || cfg.HTTP != r.applied.HTTP ||
+		!reflect.DeepEqual(cfg.Bridges, r.applied.Bridges) {
+		r.logger.Warn("reload: changes to persistence, log level, http and bridges take effect after a restart; " +
+			"listeners, limits, mqtt settings, auth, ACLs, certificates and the log file were reloaded")
 	}
 
 	want := map[string]listener.Config{}
@@ -323,6 +334,15 @@ func (r *running) reload() error {
 	}
 	r.logger.Info("configuration reloaded")
 	return nil
+}
+
+// limitsOf is the broker's limits and protocol settings of a
+// configuration, which a reload applies to the running broker.
+func limitsOf(cfg *config.Config) broker.Options {
+	o := cfg.Broker
+	o.MaxConnections = cfg.Limits.MaxConnections
+	o.MaxMessageSize = int(cfg.Limits.MessageSizeLimit)
+	return o
 }
 
 // authSettings are the authentication settings of the server or of one
