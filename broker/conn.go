@@ -142,18 +142,23 @@ func (c *conn) readFailed(err error, id string) {
 		}
 	case errors.As(err, &ne) && ne.Timeout():
 		if id == "" {
+			c.srv.stats.connectTimeouts.Add(1)
 			c.srv.log.Info("no CONNECT in time; closing", "remote", c.remote)
 			return
 		}
+		c.srv.stats.keepAliveTimeouts.Add(1)
 		c.srv.log.Info("Client "+id+" has exceeded timeout, disconnecting.", "client", id, "remote", c.remote)
 		c.sendDisconnect(packet.KeepAliveTimeout)
 	case errors.Is(err, packet.ErrTooLarge):
+		c.srv.stats.tooLarge.Add(1)
 		c.srv.log.Info("packet too large; closing", "client", id, "remote", c.remote, "err", err)
 		c.sendDisconnect(packet.PacketTooLarge)
 	case errors.Is(err, packet.ErrProtocol):
+		c.srv.stats.badPackets.Add(1)
 		c.srv.log.Info("protocol error; closing", "client", id, "remote", c.remote, "err", err)
 		c.sendDisconnect(packet.ProtocolError)
 	case errors.Is(err, packet.ErrMalformed) || errors.Is(err, io.ErrUnexpectedEOF):
+		c.srv.stats.badPackets.Add(1)
 		c.srv.log.Info("malformed packet; closing", "client", id, "remote", c.remote, "err", err)
 		c.sendDisconnect(packet.MalformedPacket)
 	default:

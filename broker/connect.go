@@ -433,7 +433,7 @@ func (s *Server) endSessionLocked(sess *session) ([]*message, []delivery) {
 	}
 	delete(s.wills, sess)
 	for _, f := range filters {
-		s.subs.Unsubscribe(sess.id, f)
+		s.removeSub(sess.id, f)
 	}
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)

@@ -154,7 +154,7 @@ func (in *Internal) Subscribe(filter string, qos byte, retained bool) error {
 	if in.closed {
 		return ErrInternalClosed
 	}
-	s.subs.Subscribe(in.owner, filter, v)
+	s.addSub(in.owner, filter, v)
 	in.sess.mu.Lock()
 	in.sess.subs[filter] = opts
 	in.sess.nsubs.Store(int32(len(in.sess.subs)))
@@ -193,7 +193,7 @@ func (in *Internal) Unsubscribe(filter string) bool {
 	if in.closed {
 		return false
 	}
-	ok := in.srv.subs.Unsubscribe(in.owner, filter)
+	ok := in.srv.removeSub(in.owner, filter)
 	in.sess.mu.Lock()
 	delete(in.sess.subs, filter)
 	in.sess.nsubs.Store(int32(len(in.sess.subs)))

@@ -97,7 +97,11 @@ type Options struct {
 	// cap. Beyond it SUBSCRIBE gets 0x97 (v5) or 0x80 (3.1.1).
 	MaxSubscriptions int
 	// MaxTopicLength (bytes) and MaxTopicLevels cap topic names and
-	// filters; 0 means the protocol's own limit.
+	// filters. MaxTopicLength 0 means the protocol's own limit.
+	// MaxTopicLevels 0 means the default of 200 (as Mosquitto, since each
+	// level of a subscription is a node in memory: unbounded, a few
+	// SUBSCRIBE packets of 65,535-level filters would take gigabytes);
+	// negative means no cap.
 	MaxTopicLength int
 	MaxTopicLevels int
 	// PublishRate caps the PUBLISH packets a second one client may send,
@@ -122,6 +126,10 @@ type Options struct {
 	// NoConnectionMessages turns off the Info lines for each connection
 	// and disconnection (Mosquitto's connection_messages false).
 	NoConnectionMessages bool
+	// Remote, if set, joins the server to a cluster (package cluster):
+	// it is told which filters local sessions use and is handed every
+	// locally published message. Nil: a single node.
+	Remote Remote
 	// AuthFailures, if set, slows down addresses that fail to log in:
 	// the broker waits Delay before refusing.
 	AuthFailures AuthLimiter
@@ -159,6 +167,9 @@ func (o Options) Defaults() Options {
 	if o.SysInterval == 0 {
 		o.SysInterval = 10 * time.Second
 	}
+	if o.MaxTopicLevels == 0 {
+		o.MaxTopicLevels = DefaultMaxTopicLevels
+	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 10 * time.Second
 	}
@@ -192,3 +203,6 @@ type AuthLimiter interface {
 	Failure(remote net.Addr)
 	Success(remote net.Addr)
 }
+
+// DefaultMaxTopicLevels caps topic levels unless configured.
+const DefaultMaxTopicLevels = 200

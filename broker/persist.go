@@ -61,7 +61,7 @@ func (s *Server) restore() (restoreCounts, error) {
 					retainHandling: sub.RetainHandling, id: sub.ID}
 				sess.subs[sub.Filter] = o
 				sess.nsubs.Store(int32(len(sess.subs)))
-				s.subs.Subscribe(r.ClientID, sub.Filter, newSubscription(sess, sub.Filter, o))
+				s.addSub(r.ClientID, sub.Filter, newSubscription(sess, sub.Filter, o))
 				n.subs++
 			}
 			if r.Will != nil {

@@ -304,6 +304,9 @@ func (s *Server) publish(m *message, extra []store.Op, done func(n int, err erro
 		pend = &pending{}
 	}
 	n := s.deliverMatches(m, r, pend)
+	if s.remote != nil {
+		s.forward(m)
+	}
 	clear(r.Subs)
 	clear(r.Shared)
 	r.Reset()

@@ -51,6 +51,7 @@ type Server struct {
 	// limits holds the options a reload may change (SetLimits); the
 	// others stay as in opts.
 	limits atomic.Pointer[Options]
+	remote *remoteState // nil without Options.Remote
 }
 
 // ListenerOptions are per-listener settings for ServeWith.
@@ -101,6 +102,7 @@ func newServer(opts Options) *Server {
 		quit:      make(chan struct{}),
 		hkDone:    make(chan struct{}),
 	}
+	s.remote = newRemoteState(opts.Remote)
 	s.results.New = func() any { return new(topic.Result[subscription]) }
 	s.auth.Store(&authPair{opts.Authenticator, opts.Authorizer})
 	s.limits.Store(&s.opts)

@@ -26,6 +26,11 @@ type stats struct {
 	throttled      atomic.Uint64
 	topicLimit     atomic.Uint64
 	subsLimit      atomic.Uint64
+
+	connectTimeouts   atomic.Uint64
+	keepAliveTimeouts atomic.Uint64
+	tooLarge          atomic.Uint64
+	badPackets        atomic.Uint64
 }
 
 // Stats is a snapshot of the server's counters.
@@ -57,6 +62,10 @@ type Stats struct {
 	Throttled           uint64 // times a publisher was slowed down
 	TopicLimitHits      uint64 // topics refused for length or levels
 	SubscriptionLimited uint64 // subscriptions refused at MaxSubscriptions
+	ConnectTimeouts     uint64 // sockets closed for sending no CONNECT in time
+	KeepAliveTimeouts   uint64 // clients closed for silence past 1.5 × keep alive
+	PacketsTooLarge     uint64 // connections closed for a packet over the maximum size
+	BadPackets          uint64 // connections closed for malformed packets or protocol errors
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -97,6 +106,10 @@ func (s *Server) Stats() Stats {
 		Throttled:           s.stats.throttled.Load(),
 		TopicLimitHits:      s.stats.topicLimit.Load(),
 		SubscriptionLimited: s.stats.subsLimit.Load(),
+		ConnectTimeouts:     s.stats.connectTimeouts.Load(),
+		KeepAliveTimeouts:   s.stats.keepAliveTimeouts.Load(),
+		PacketsTooLarge:     s.stats.tooLarge.Load(),
+		BadPackets:          s.stats.badPackets.Load(),
 	}
 	for i := range 16 {
 		st.PacketsIn[i] = s.stats.packetsInByType[i].Load()

@@ -53,7 +53,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 		}
 		// A subscription to a filter the client already has replaces it
 		// [MQTT-3.8.4-3].
-		existed := s.subs.Subscribe(c.clientID, sub.Filter, v)
+		existed := s.addSub(c.clientID, sub.Filter, v)
 		c.sess.mu.Lock()
 		if !c.sess.ended {
 			c.sess.subs[sub.Filter] = opts
@@ -74,7 +74,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 		// so the connection closes and the client will subscribe again.
 		for i, sub := range p.Subscriptions {
 			if codes[i] < 0x80 {
-				c.srv.subs.Unsubscribe(c.clientID, sub.Filter)
+				c.srv.removeSub(c.clientID, sub.Filter)
 				c.sess.mu.Lock()
 				delete(c.sess.subs, sub.Filter)
 				c.sess.nsubs.Store(int32(len(c.sess.subs)))
@@ -177,7 +177,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) bool {
 		code := packet.Success
 		if err := topic.ValidateFilter(f); err != nil {
 			code = packet.TopicFilterInvalid
-		} else if !s.subs.Unsubscribe(c.clientID, f) {
+		} else if !s.removeSub(c.clientID, f) {
 			code = packet.NoSubscriptionExisted
 		}
 		c.sess.mu.Lock()

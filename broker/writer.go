@@ -12,6 +12,7 @@ import (
 type outItem struct {
 	pkt   packet.Packet
 	d     delivery
+	size  int  // counted in conn.outBytes
 	close bool // close the connection once everything before is written
 }
 
@@ -52,6 +53,7 @@ func (c *conn) push(it outItem, size int, bounded bool) bool {
 	if it.close {
 		c.outClosed = true
 	}
+	it.size = size
 	c.outq = append(c.outq, it)
 	c.outBytes += size
 	start := !c.writing
@@ -135,6 +137,9 @@ func (c *conn) writeLoop() {
 			return
 		}
 		batch, c.outq = c.outq, batch[:0]
+		for i := range batch {
+			c.outBytes -= batch[i].size
+		}
 		c.outMu.Unlock()
 		closing, err := c.writeBatch(batch)
 		clear(batch)

@@ -145,5 +145,9 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLimits, st.Throttled, "publish_rate")
 	counter(descLimits, st.TopicLimitHits, "topic")
 	counter(descLimits, st.SubscriptionLimited, "subscriptions")
+	counter(descLimits, st.ConnectTimeouts, "connect_timeout")
+	counter(descLimits, st.KeepAliveTimeouts, "keepalive_timeout")
+	counter(descLimits, st.PacketsTooLarge, "packet_size")
+	counter(descLimits, st.BadPackets, "malformed_or_protocol_error")
 	counter(descStoreFail, st.StoreFailures)
 }

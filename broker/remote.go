@@ -1,0 +1,181 @@
+package broker
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/topic"
+)
+
+// Remote is the seam through which a cluster routes messages between
+// brokers (package cluster implements it on NATS). Set it with
+// Options.Remote; without one nothing here runs.
+//
+// The broker keeps the reference count: Interest(filter, +1) is called
+// when a distinct non-shared filter gets its first subscriber among all
+// the server's sessions, Interest(filter, -1) when it loses its last one.
+// Calls for one filter never overlap and come in that order. Shared
+// subscriptions ($share/...) are not announced yet.
+//
+// Forward is called, after local routing, for every message published on
+// this server by a client, a will, an internal client or Server.Publish,
+// except $SYS topics and messages that came in through DeliverRemote.
+//
+// Both methods may be called with broker locks held (Server.mu when a
+// session ends) and from many goroutines at once: they must be quick,
+// must not block on the network, and must not call back into the Server.
+// Forward may keep m.Payload: it is never modified.
+type Remote interface {
+	Interest(filter string, delta int)
+	Forward(m RemoteMessage)
+}
+
+// RemoteMessage is a message crossing between brokers.
+type RemoteMessage struct {
+	Topic   string
+	Payload []byte // shared, never modified
+	QoS     byte
+	Retain  bool
+	// Properties is the v5 property block (packet.AppendProperties for
+	// PUBLISH) of the properties that travel with the message, the
+	// remaining Message Expiry Interval included; nil when there are none.
+	Properties []byte
+	// Origin names the node the message was published on; the broker
+	// leaves it empty in Forward and the Remote fills it in.
+	Origin string
+}
+
+// remoteState is the broker's side of a Remote: the reference count of
+// local filters. Nil without a Remote.
+type remoteState struct {
+	r  Remote
+	mu sync.Mutex // a leaf but for the calls to r.Interest, see docs/locking.md
+	n  map[string]int
+}
+
+func newRemoteState(r Remote) *remoteState {
+	if r == nil {
+		return nil
+	}
+	return &remoteState{r: r, n: make(map[string]int)}
+}
+
+// addSub adds a subscription to the trie and, with a Remote, counts its
+// filter; it reports whether owner already had filter.
+func (s *Server) addSub(owner, filter string, v subscription) bool {
+	replaced := s.subs.Subscribe(owner, filter, v)
+	if rs := s.remote; rs != nil && !replaced {
+		rs.count(filter, 1)
+	}
+	return replaced
+}
+
+// removeSub removes a subscription from the trie and, with a Remote,
+// uncounts its filter; it reports whether there was one.
+func (s *Server) removeSub(owner, filter string) bool {
+	ok := s.subs.Unsubscribe(owner, filter)
+	if rs := s.remote; rs != nil && ok {
+		rs.count(filter, -1)
+	}
+	return ok
+}
+
+func (rs *remoteState) count(filter string, delta int) {
+	if _, _, shared := topic.ParseShared(filter); shared {
+		return // cross-node shared subscriptions: not yet (issue 8)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	n := rs.n[filter] + delta
+	switch {
+	case n <= 0:
+		delete(rs.n, filter)
+		if n == 0 {
+			rs.r.Interest(filter, -1)
+		}
+	case n == 1 && delta > 0:
+		rs.n[filter] = n
+		rs.r.Interest(filter, 1)
+	default:
+		rs.n[filter] = n
+	}
+}
+
+// forward hands a locally published message to the Remote.
+func (s *Server) forward(m *message) {
+	if strings.HasPrefix(m.publisher, remotePublisher) || strings.HasPrefix(m.topic, "$SYS/") || m.topic == "$SYS" {
+		return
+	}
+	rm := RemoteMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain}
+	if m.props != nil || !m.expiry.IsZero() {
+		var p packet.Properties
+		if m.props != nil {
+			p = *m.props
+		}
+		if !m.expiry.IsZero() {
+			left := m.remainingExpiry(time.Now())
+			if left == 0 {
+				return // expired on the way [MQTT-3.3.2-5]
+			}
+			p.MessageExpiry = left
+			p.Set(packet.PropMessageExpiry)
+		}
+		b, err := packet.AppendProperties(nil, packet.PUBLISH, &p)
+		if err != nil {
+			s.log.Warn("message not forwarded to the cluster: bad properties", "topic", m.topic, "err", err)
+			return
+		}
+		rm.Properties = b
+	}
+	s.remote.r.Forward(rm)
+}
+
+// remotePublisher marks messages from the cluster: U+0000 cannot start a
+// client id, so No Local never matches one.
+const remotePublisher = "\x00remote:"
+
+// DeliverRemote routes a message that another node received from its
+// client to this server's sessions only: it is not forwarded again. A
+// retained message is kept here too (and in the store, if any), so that
+// each node holds the retained messages published anywhere, as far as
+// core NATS delivered them (best effort: a node that was down misses
+// them). It returns once local delivery is done.
+func (s *Server) DeliverRemote(m RemoteMessage) {
+	if s.isClosing() {
+		return
+	}
+	if err := topic.ValidateName(m.Topic); err != nil || m.QoS > 2 || reservedTopic(m.Topic) {
+		s.stats.dropped.Add(1)
+		return
+	}
+	msg := &message{
+		topic:     m.Topic,
+		payload:   m.Payload,
+		qos:       min(m.QoS, s.lim().MaxQoS),
+		retain:    m.Retain && !s.lim().DisableRetain,
+		publisher: remotePublisher + m.Origin,
+		arrived:   time.Now(),
+	}
+	if msg.payload == nil {
+		msg.payload = []byte{}
+	}
+	if len(m.Properties) > 0 {
+		p, err := packet.DecodeProperties(packet.PUBLISH, m.Properties)
+		if err != nil {
+			s.stats.dropped.Add(1)
+			s.log.Warn("malformed properties from the cluster", "topic", m.Topic, "origin", m.Origin, "err", err)
+			return
+		}
+		if p.Has(packet.PropMessageExpiry) {
+			msg.expiry = msg.arrived.Add(time.Duration(p.MessageExpiry) * time.Second)
+		}
+		msg.props = forwardedProps(&p)
+	}
+	msg.size = messageSize(msg)
+	if s.verbose {
+		s.log.Debug("Received PUBLISH from cluster node " + m.Origin + " (q" + itoa(int(msg.qos)) + ", r" + itoa(b2i(msg.retain)) + ", '" + msg.topic + "', ... (" + itoa(len(msg.payload)) + " bytes))")
+	}
+	s.publish(msg, nil, nil)
+}
