@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"io/fs"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -150,4 +152,24 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLimits, st.PacketsTooLarge, "packet_size")
 	counter(descLimits, st.BadPackets, "malformed_or_protocol_error")
 	counter(descStoreFail, st.StoreFailures)
+}
+
+// WatchDirectory adds mast_store_disk_bytes, the size of the files under
+// dir, measured at scrape time.
+func (m *Metrics) WatchDirectory(dir string) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mast_store_disk_bytes",
+		Help: "Bytes used by the data directory's files.",
+	}, func() float64 {
+		var total int64
+		filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if info, err := d.Info(); err == nil {
+					total += info.Size()
+				}
+			}
+			return nil
+		})
+		return float64(total)
+	}))
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +71,23 @@ func TestScrapeShowsTraffic(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %q", want)
 		}
+	}
+}
+
+func TestStoreDiskBytes(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/a", make([]byte, 1000), 0o600)
+	m := metrics.New()
+	m.WatchDirectory(dir)
+	hs := httptest.NewServer(m.Handler())
+	defer hs.Close()
+	resp, err := http.Get(hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "mast_store_disk_bytes 1000") {
+		t.Fatal("mast_store_disk_bytes 1000 not in the scrape")
 	}
 }

@@ -106,6 +106,9 @@ func (r *running) run(cfg *config.Config) int {
 	}
 	m := metrics.New()
 	opts.Observer = m
+	if st != nil {
+		m.WatchDirectory(cfg.Persistence.DataDir)
+	}
 	srv, err := broker.Open(opts)
 	if err != nil {
 		logger.Error(err.Error())
