@@ -167,7 +167,7 @@ func (c *conn) readFailed(err error, id string) {
 }
 
 // sendDisconnect queues a v5 DISCONNECT with a reason, once CONNECT has
-// been accepted; 3.1.1 has no server DISCONNECT [MQTT-3.14.0-?].
+// been accepted; 3.1.1 has no server DISCONNECT (§3.14.0).
 func (c *conn) sendDisconnect(reason byte) {
 	if c.version != packet.Version5 || c.sess == nil {
 		return

@@ -73,7 +73,7 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 
 	expiry := uint32(0)
 	if p.Version == packet.Version5 {
-		expiry = p.Properties.SessionExpiry // absent means 0 [MQTT-3.1.2-?]
+		expiry = p.Properties.SessionExpiry // absent means 0 (§3.1.2)
 	} else if !p.CleanStart {
 		expiry = neverExpire
 	}

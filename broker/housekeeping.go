@@ -45,7 +45,7 @@ func (s *Server) fireDueWills(now time.Time) {
 }
 
 // expireSessions ends offline sessions whose expiry interval has passed
-// [MQTT-3.1.2-23] [MQTT-4.1.0-?].
+// [MQTT-3.1.2-23] (§4.1.0).
 func (s *Server) expireSessions(now time.Time) {
 	var fire []*message
 	var orphans []delivery

@@ -49,7 +49,7 @@ func (m *message) remainingExpiry(now time.Time) uint32 {
 
 // forwardedProps picks the PUBLISH properties that travel with a message:
 // everything but topic alias and subscription identifiers, which are
-// per-connection [MQTT-3.3.2-?] and per-subscription [MQTT-3.3.4-3].
+// per-connection (§3.3.2) and per-subscription [MQTT-3.3.4-3].
 func forwardedProps(p *packet.Properties) *packet.Properties {
 	if p.Empty() {
 		return nil

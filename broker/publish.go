@@ -412,7 +412,7 @@ func (s *Server) storeRetained(m *message) {
 // deliverMatches hands m to every matched session once, with the highest
 // QoS and all subscription identifiers of its matching subscriptions
 // [MQTT-3.3.4-2] [MQTT-3.3.4-3], and to one member of each shared group
-// [MQTT-4.8.2-?].
+// (§4.8.2).
 func (s *Server) deliverMatches(m *message, r *topicResult, pend *pending) int {
 	// A session with one subscription matches at most once: deliver at
 	// once. Only sessions with several subscriptions need grouping, so

@@ -290,7 +290,7 @@ func (s *session) pubrec(pid uint16, failed bool) (bool, []store.Op) {
 		return false, nil
 	}
 	if failed {
-		// A PUBREC with a failure reason ends the exchange [MQTT-4.3.3-?].
+		// A PUBREC with a failure reason ends the exchange (§4.3.3).
 		delete(s.out, pid)
 		s.sending--
 		s.compactOrderLocked()

@@ -62,7 +62,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 		c.sess.mu.Unlock()
 		codes[i] = granted
 		// Retained messages: never for shared subscriptions
-		// [MQTT-3.8.4-?]; retain handling 0 always, 1 only for a new
+		// (§3.8.4); retain handling 0 always, 1 only for a new
 		// subscription, 2 never [MQTT-3.3.1-9] [MQTT-3.3.1-10].
 		if !shared && (sub.RetainHandling == 0 || (sub.RetainHandling == 1 && !existed)) {
 			wants = append(wants, retainedReq{sub.Filter, v})

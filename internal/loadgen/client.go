@@ -289,7 +289,7 @@ func (c *client) readLoop() {
 				return
 			}
 			if reason >= 0x80 {
-				c.release(reason) // the flow ends here [MQTT-4.3.3-?]
+				c.release(reason) // the flow ends here (§4.3.3)
 			} else {
 				out = appendAck(out, packet.PUBREL, id)
 			}

@@ -119,7 +119,7 @@ func (p *peer) receive(pk *packet.Publish, write func(packet.Packet) error) {
 		write(&packet.Ack{Kind: packet.PUBACK, PacketID: pk.PacketID})
 	case 2:
 		// Exactly once on the receiving side: an id held until PUBREL is
-		// a duplicate [MQTT-4.3.3-?].
+		// a duplicate (§4.3.3).
 		p.mu.Lock()
 		dup := p.held[pk.PacketID]
 		p.held[pk.PacketID] = true
