@@ -19,6 +19,14 @@ import (
 	"github.com/mastmq/mast/listener"
 )
 
+// Cluster joins this broker to other mast nodes; Listen empty means a
+// single node, and nothing of NATS is started.
+type Cluster struct {
+	Name   string   // this node's name, unique in the cluster
+	Listen string   // host:port for routes from other nodes
+	Routes []string // seeds: nats-route://host:port
+}
+
 // Config is everything `mast serve` needs.
 type Config struct {
 	Listeners   []listener.Config
@@ -27,6 +35,7 @@ type Config struct {
 	Persistence Persistence
 	Auth        Auth
 	HTTP        HTTP
+	Cluster     Cluster
 	Limits      Limits
 	Bridges     []bridge.Config
 	// PIDFile, when set, is where serve writes its process id at start-up
@@ -142,9 +151,16 @@ type file struct {
 	Persistence *persistenceSpec `yaml:"persistence"`
 	Auth        *authSpec        `yaml:"auth"`
 	HTTP        *httpSpec        `yaml:"http"`
+	Cluster     *clusterSpec     `yaml:"cluster"`
 	Bridges     bridgeList       `yaml:"bridges"`
 
 	lines []int // line of each listeners entry
+}
+
+type clusterSpec struct {
+	Name   string   `yaml:"name"`
+	Listen string   `yaml:"listen"`
+	Routes []string `yaml:"routes"`
 }
 
 type httpSpec struct {
@@ -413,6 +429,12 @@ func (f *file) apply(c *Config) (*Config, error) {
 				c.Auth.HTTPHook.CacheTTL = time.Duration(*h.CacheTTL)
 			}
 		}
+	}
+	if cs := f.Cluster; cs != nil {
+		if cs.Listen == "" {
+			return nil, errors.New("cluster: listen is required")
+		}
+		c.Cluster = Cluster{Name: cs.Name, Listen: cs.Listen, Routes: cs.Routes}
 	}
 	if h := f.HTTP; h != nil {
 		c.HTTP = HTTP{Listen: h.Listen, Token: h.Token}

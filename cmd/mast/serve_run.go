@@ -21,6 +21,7 @@ import (
 	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/bridge"
 	"github.com/mastmq/mast/broker"
+	"github.com/mastmq/mast/cluster"
 	"github.com/mastmq/mast/config"
 	"github.com/mastmq/mast/listener"
 	"github.com/mastmq/mast/metrics"
@@ -109,12 +110,29 @@ func (r *running) run(cfg *config.Config) int {
 	if st != nil {
 		m.WatchDirectory(cfg.Persistence.DataDir)
 	}
+	var node *cluster.Node
+	if cfg.Cluster.Listen != "" {
+		node, err = cluster.Start(context.Background(), cluster.Options{
+			NodeName: cfg.Cluster.Name, ClusterListen: cfg.Cluster.Listen,
+			Routes: cfg.Cluster.Routes, Logger: logger.With("component", "cluster"),
+		})
+		if err != nil {
+			logger.Error(err.Error())
+			return 1
+		}
+		defer node.Close() // after the broker has shut down
+		opts.Remote = node
+		logger.Info("cluster node " + node.Name() + " accepting routes on " + node.ClusterAddr())
+	}
 	srv, err := broker.Open(opts)
 	if err != nil {
 		logger.Error(err.Error())
 		return 1
 	}
 	m.Attach(srv)
+	if node != nil {
+		node.Attach(srv)
+	}
 	r.srv = srv
 	r.errc = make(chan error, 16)
 	r.applied = cfg

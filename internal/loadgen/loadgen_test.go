@@ -23,7 +23,10 @@ import (
 // With tlsConfig set, it serves TLS.
 func startBroker(t testing.TB, tlsConfig *tls.Config) (*broker.Server, string) {
 	t.Helper()
-	srv := broker.New(broker.Options{SysInterval: -1})
+	// Queues as large as bench/compare gives both brokers: flat-out QoS 1/2
+	// publishers outrun their subscribers, and past the default of 1000
+	// queued messages a broker drops (and counts) by design.
+	srv := broker.New(broker.Options{SysInterval: -1, MaxQueued: 1_000_000})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

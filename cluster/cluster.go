@@ -1,0 +1,432 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/mastmq/mast/broker"
+)
+
+// Options configures a Node.
+type Options struct {
+	// NodeName names this node among the others (the NATS server name);
+	// default: the cluster listen address.
+	NodeName string
+	// ClusterName is the NATS cluster name; every node must use the same.
+	// Default "mast".
+	ClusterName string
+	// ClusterListen is the host:port the node accepts routes from other
+	// nodes on ("127.0.0.1:0" picks a free port; ClusterAddr tells which).
+	ClusterListen string
+	// Routes are seed nodes, as nats-route://host:port (or host:port).
+	// A node may list itself; NATS skips it.
+	Routes []string
+	// Logger receives the embedded NATS server's logs; nil discards them.
+	Logger *slog.Logger
+	// ReadyTimeout bounds the wait for the NATS server to start; default 10s.
+	ReadyTimeout time.Duration
+}
+
+// Node is one mast node's membership in the cluster: an embedded NATS
+// server, a client of it in the same process, and the NATS
+// subscriptions that stand for the MQTT filters the local sessions use.
+// It implements broker.Remote.
+type Node struct {
+	name  string
+	epoch uint64 // this run of the node: tells its sequence numbers apart
+	ns    *server.Server
+	nc    *nats.Conn
+	acc   *server.Account
+	log   *slog.Logger
+	in    chan *nats.Msg
+	quit  chan struct{}
+	done  chan struct{}
+
+	mu   sync.Mutex // guards subs and closed
+	subs map[string]*subjectSub
+	// closed: no more subscriptions are made.
+	closed bool
+
+	pubMu sync.Mutex // orders sequence numbers as NATS sees them; guards seq and buf
+	seq   uint64
+	buf   []byte
+
+	hmu     sync.RWMutex
+	deliver func(broker.RemoteMessage)
+}
+
+type subjectSub struct {
+	n   int
+	sub *nats.Subscription
+}
+
+// retainedRoot prefixes the subjects of retained messages.
+const retainedRoot = "retained."
+
+// inboundQueue bounds the messages received from NATS and not yet routed
+// locally; beyond it NATS drops them (a slow consumer) and counts them.
+const inboundQueue = 1 << 16
+
+// Start starts the node's NATS server, joins the routes and connects to
+// it. The node receives nothing until Attach.
+func Start(ctx context.Context, o Options) (*Node, error) {
+	host, port, err := splitHostPort(o.ClusterListen)
+	if err != nil {
+		return nil, err
+	}
+	if o.ClusterName == "" {
+		o.ClusterName = "mast"
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	routes := make([]*url.URL, 0, len(o.Routes))
+	for _, r := range o.Routes {
+		u, err := parseRoute(r)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, u)
+	}
+	sopts := &server.Options{
+		ServerName: o.NodeName,
+		Host:       "127.0.0.1", // the client port is for this process only
+		Port:       server.RANDOM_PORT,
+		NoSigs:     true,
+		NoLog:      true,
+		Cluster: server.ClusterOpts{
+			Name: o.ClusterName,
+			Host: host,
+			Port: port,
+		},
+		Routes: routes,
+	}
+	ns, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	ns.SetLoggerV2(natsLogger{o.Logger}, false, false, false)
+	go ns.Start()
+	deadline := o.ReadyTimeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < deadline {
+		deadline = time.Until(d)
+	}
+	if !ns.ReadyForConnections(deadline) {
+		ns.Shutdown()
+		return nil, errors.New("cluster: embedded NATS server not ready in time")
+	}
+	n := &Node{
+		name:  o.NodeName,
+		epoch: randomEpoch(),
+		ns:    ns,
+		acc:   ns.GlobalAccount(),
+		log:   o.Logger,
+		in:    make(chan *nats.Msg, inboundQueue),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+		subs:  make(map[string]*subjectSub),
+	}
+	if n.name == "" {
+		n.name = ns.ClusterAddr().String()
+	}
+	nc, err := nats.Connect("",
+		nats.InProcessServer(ns),
+		nats.Name("mast:"+n.name),
+		nats.NoEcho(), // a node never receives its own forwards
+		nats.MaxReconnects(-1),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			n.log.Warn("cluster: NATS client error", "err", err)
+		}),
+	)
+	if err != nil {
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: connecting to the embedded NATS server: %w", err)
+	}
+	n.nc = nc
+	// Every node keeps the retained messages published anywhere: they
+	// travel on their own root, which every node subscribes to.
+	if _, err := nc.ChanSubscribe(retainedRoot+">", n.in); err != nil {
+		nc.Close()
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	go n.receive()
+	return n, nil
+}
+
+// Attach routes the messages received from other nodes to srv, which
+// must have been made with broker.Options{Remote: n}.
+func (n *Node) Attach(srv *broker.Server) { n.SetHandler(srv.DeliverRemote) }
+
+// SetHandler sets what receives messages from other nodes (Attach uses
+// srv.DeliverRemote); nil drops them.
+func (n *Node) SetHandler(h func(broker.RemoteMessage)) {
+	n.hmu.Lock()
+	n.deliver = h
+	n.hmu.Unlock()
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.name }
+
+// ClusterAddr is the address other nodes route to, for their seeds.
+func (n *Node) ClusterAddr() string {
+	if a := n.ns.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// RouteURL is ClusterAddr as a seed route.
+func (n *Node) RouteURL() string { return "nats-route://" + n.ClusterAddr() }
+
+// NumRoutes is the number of routes to other nodes (NATS may keep
+// several per peer).
+func (n *Node) NumRoutes() int { return n.ns.NumRoutes() }
+
+// Server is the embedded NATS server, for monitoring and tests.
+func (n *Node) Server() *server.Server { return n.ns }
+
+// Interest implements broker.Remote: one NATS subscription per subject
+// of the filter, counted per subject, since two filters may share one
+// ("a" and "a/#" both need "mqtt.a").
+func (n *Node) Interest(filter string, delta int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	for _, subj := range FilterSubjects(filter) {
+		ss := n.subs[subj]
+		switch {
+		case delta > 0 && ss == nil:
+			sub, err := n.nc.ChanSubscribe(subj, n.in)
+			if err != nil {
+				n.log.Error("cluster: subscribing", "subject", subj, "err", err)
+				continue
+			}
+			_ = sub.SetPendingLimits(-1, -1)
+			n.subs[subj] = &subjectSub{n: 1, sub: sub}
+		case delta > 0:
+			ss.n++
+		case ss == nil:
+		case ss.n <= 1:
+			_ = ss.sub.Unsubscribe()
+			delete(n.subs, subj)
+		default:
+			ss.n--
+		}
+	}
+}
+
+// Forward implements broker.Remote: it publishes m on its subject when
+// some node has interest in it.
+func (n *Node) Forward(m broker.RemoteMessage) {
+	subj := TopicSubject(m.Topic)
+	if m.Retain {
+		// To every node, which keeps it and delivers it to its own
+		// subscribers.
+		subj = retainedRoot + subj
+	} else if !n.acc.SubscriptionInterest(subj) {
+		// The account's interest includes our own subscriptions, so
+		// this only skips subjects nobody in the cluster wants; NATS
+		// drops the rest on our side (NoEcho).
+		return
+	}
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
+	n.seq++
+	n.buf = appendEnvelope(n.buf[:0], n.name, n.epoch, n.seq, m)
+	if err := n.nc.Publish(subj, n.buf); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		n.log.Warn("cluster: forwarding", "topic", m.Topic, "err", err)
+	}
+}
+
+// receive routes what other nodes forward, one message at a time and in
+// order. A message that matches several of our NATS subscriptions
+// arrives once per subscription, one copy after the other; the sequence
+// number of its origin drops the copies.
+func (n *Node) receive() {
+	defer close(n.done)
+	last := make(map[uint64]uint64) // epoch -> last sequence routed
+	for {
+		var msg *nats.Msg
+		select {
+		case msg = <-n.in:
+		case <-n.quit:
+			return
+		}
+		m, epoch, seq, err := decodeEnvelope(msg.Data)
+		if err != nil {
+			n.log.Warn("cluster: malformed message", "subject", msg.Subject, "err", err)
+			continue
+		}
+		if seq <= last[epoch] {
+			continue
+		}
+		last[epoch] = seq
+		t, ok := SubjectTopic(strings.TrimPrefix(msg.Subject, retainedRoot))
+		if !ok {
+			continue
+		}
+		m.Topic = t
+		n.hmu.RLock()
+		h := n.deliver
+		n.hmu.RUnlock()
+		if h != nil {
+			h(m)
+		}
+	}
+}
+
+// Close leaves the cluster: it drops the subscriptions, closes the NATS
+// connection and shuts the embedded server down.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.subs = nil
+	n.mu.Unlock()
+	n.nc.Close()
+	n.ns.Shutdown()
+	n.ns.WaitForShutdown()
+	close(n.quit)
+	<-n.done
+	return nil
+}
+
+// Envelope, after the subject that carries the topic:
+//
+//	version 1 | flags (bits 0-1 QoS, bit 2 retain) | uvarint epoch |
+//	uvarint seq | uvarint len + origin | uvarint len + properties | payload
+const envelopeVersion = 1
+
+func appendEnvelope(b []byte, origin string, epoch, seq uint64, m broker.RemoteMessage) []byte {
+	flags := m.QoS & 3
+	if m.Retain {
+		flags |= 4
+	}
+	b = append(b, envelopeVersion, flags)
+	b = binary.AppendUvarint(b, epoch)
+	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, uint64(len(origin)))
+	b = append(b, origin...)
+	b = binary.AppendUvarint(b, uint64(len(m.Properties)))
+	b = append(b, m.Properties...)
+	return append(b, m.Payload...)
+}
+
+var errEnvelope = errors.New("bad envelope")
+
+// decodeEnvelope reads an envelope; the result aliases b.
+func decodeEnvelope(b []byte) (m broker.RemoteMessage, epoch, seq uint64, err error) {
+	if len(b) < 2 || b[0] != envelopeVersion || b[1]&^7 != 0 || b[1]&3 == 3 {
+		return m, 0, 0, errEnvelope
+	}
+	m.QoS = b[1] & 3
+	m.Retain = b[1]&4 != 0
+	b = b[2:]
+	uv := func() uint64 {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			err = errEnvelope
+			return 0
+		}
+		b = b[k:]
+		return v
+	}
+	bytes := func() []byte {
+		l := uv()
+		if err != nil || l > uint64(len(b)) {
+			err = errEnvelope
+			return nil
+		}
+		v := b[:l:l]
+		b = b[l:]
+		return v
+	}
+	epoch = uv()
+	seq = uv()
+	origin := bytes()
+	props := bytes()
+	if err != nil {
+		return m, 0, 0, err
+	}
+	m.Origin = string(origin)
+	if len(props) > 0 {
+		m.Properties = props
+	}
+	m.Payload = b
+	return m, epoch, seq, nil
+}
+
+func randomEpoch() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) | 1 // never 0
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	if hp == "" {
+		return "", 0, errors.New("cluster: no listen address")
+	}
+	host, ps, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, fmt.Errorf("cluster: listen address %q: %w", hp, err)
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("cluster: listen address %q: bad port", hp)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+func parseRoute(r string) (*url.URL, error) {
+	if _, _, err := net.SplitHostPort(r); err == nil {
+		r = "nats-route://" + r
+	}
+	u, err := url.Parse(r)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("cluster: route %q: want nats-route://host:port", r)
+	}
+	return u, nil
+}
+
+// natsLogger passes the NATS server's logs to slog.
+type natsLogger struct{ l *slog.Logger }
+
+// Notices (the start-up banner, route changes) go to Debug: the broker
+// logs its own line for the cluster.
+func (g natsLogger) Noticef(f string, v ...any) { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Warnf(f string, v ...any)   { g.l.Warn("nats: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Fatalf(f string, v ...any)  { g.l.Error("nats: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Errorf(f string, v ...any)  { g.l.Error("nats: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Debugf(f string, v ...any)  { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Tracef(f string, v ...any)  { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
+
+var _ broker.Remote = (*Node)(nil)
