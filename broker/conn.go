@@ -78,6 +78,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 	c.in.src = countingReader{nc, &s.stats.bytesReceived}
 	c.in.busy = true // CONNECT is on its way
+	c.in.keep = 2    // and SUBSCRIBE, usually, right after CONNACK
 	c.rd.R = &c.in
 	return c
 }

@@ -19,6 +19,9 @@ type lazyReader struct {
 	// more is likely waiting; the buffer is kept until a read comes back
 	// short and is consumed.
 	busy bool
+	// keep counts reads that keep the buffer whatever they return: a new
+	// connection sends CONNECT and usually SUBSCRIBE at once.
+	keep int
 }
 
 const lazyBufSize = 4096
@@ -48,6 +51,9 @@ func (l *lazyReader) fill() error {
 		return nil
 	}
 	n, err := l.src.Read((*l.buf)[:])
+	if l.keep > 0 {
+		l.keep--
+	}
 	if n > 0 {
 		l.r, l.w = 0, n
 		l.busy = n == len(*l.buf)
@@ -61,6 +67,9 @@ func (l *lazyReader) fill() error {
 
 // release returns the buffer when it is empty.
 func (l *lazyReader) release() {
+	if l.keep > 0 {
+		return
+	}
 	if l.buf != nil && l.r == l.w && !l.busy {
 		readBufs.Put(l.buf)
 		l.buf = nil

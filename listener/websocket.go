@@ -148,6 +148,11 @@ func (l *WebSocketListener) Close() error {
 		// Close (not Shutdown) closes inner and idle HTTP connections;
 		// hijacked WebSocket connections are no longer the server's.
 		err = l.hs.Close()
+		// The HTTP server closes only listeners it has begun to serve;
+		// close the inner one too, in case Close comes first.
+		if e := l.inner.Close(); err == nil && e != nil && !errors.Is(e, net.ErrClosed) {
+			err = e
+		}
 	})
 	return err
 }
