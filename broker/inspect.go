@@ -241,6 +241,6 @@ func (s *Server) SetLimits(o Options) {
 	cur.DisallowEmptyClientID, cur.ConnectTimeout, cur.SysInterval = o.DisallowEmptyClientID, o.ConnectTimeout, o.SysInterval
 	cur.MaxMessageSize, cur.MaxConnections, cur.ConnectionRate = o.MaxMessageSize, o.MaxConnections, o.ConnectionRate
 	cur.MaxSubscriptions, cur.MaxTopicLength, cur.MaxTopicLevels = o.MaxSubscriptions, o.MaxTopicLength, o.MaxTopicLevels
-	cur.PublishRate, cur.PublishBurst = o.PublishRate, o.PublishBurst
+	cur.PublishRate, cur.PublishBurst, cur.WriteTimeout = o.PublishRate, o.PublishBurst, o.WriteTimeout
 	s.limits.Store(&cur)
 }

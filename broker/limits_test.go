@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mastmq/mast/broker"
 	"github.com/mastmq/mast/packet"
@@ -102,5 +103,28 @@ func TestSetLimitsAppliesToConnectedClients(t *testing.T) {
 	// The new maximum QoS grants at most 1.
 	if sa := c.subscribe(3, "x", 2); sa.ReasonCodes[0] != 1 {
 		t.Fatalf("SUBACK %v, want granted QoS 1", sa.ReasonCodes)
+	}
+}
+
+// A subscriber that never reads is closed once a write to it has been
+// blocked for WriteTimeout.
+func TestWriteTimeoutClosesStuckSubscriber(t *testing.T) {
+	srv, addr := startBroker(t, broker.Options{WriteTimeout: 200 * time.Millisecond, MaxOutboundBytes: 64 << 20})
+	stuck := connectClient(t, addr, packet.Version311, "stuck", true)
+	stuck.subscribe(1, "flood", 0)
+	pub := connectClient(t, addr, packet.Version311, "pub", true)
+	payload := string(make([]byte, 64<<10))
+	deadline := time.Now().Add(20 * time.Second)
+	for srv.Stats().ClientsConnected > 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stuck subscriber was not closed")
+		}
+		// Fill the socket buffers until the broker's write blocks.
+		pub.sendPacket(&packet.Publish{Topic: "flood", Payload: []byte(payload)})
+	}
+	for _, c := range srv.Clients() {
+		if c.Connected && c.ClientID != "pub" {
+			t.Fatalf("%s still connected; the stuck subscriber should be the one closed", c.ClientID)
+		}
 	}
 }

@@ -69,6 +69,9 @@ type Options struct {
 	// clean session in 3.1.1); the server then assigns one. Default true;
 	// set DisallowEmptyClientID to refuse.
 	DisallowEmptyClientID bool
+	// WriteTimeout bounds how long one write may block on a client that
+	// does not read; the connection is closed after it. Default 30s.
+	WriteTimeout time.Duration
 	// ConnectTimeout closes sockets that send no CONNECT in time. Default 10s.
 	ConnectTimeout time.Duration
 	// SysInterval is how often $SYS topics are published; 0 means the
@@ -160,6 +163,9 @@ func (o Options) Defaults() Options {
 	}
 	if o.MaxQoS == 0 || o.MaxQoS > 2 {
 		o.MaxQoS = 2
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second

@@ -212,15 +212,11 @@ func (c *conn) writeBatch(batch []outItem) (bool, error) {
 }
 
 func (c *conn) write(b []byte) error {
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.lim().WriteTimeout))
 	n, err := c.nc.Write(b)
 	c.srv.stats.bytesSent.Add(uint64(n))
 	return err
 }
-
-// writeTimeout bounds how long one write may block on a client that does
-// not read; the connection is closed after it.
-const writeTimeout = 30 * time.Second
 
 // appendPublish encodes one delivery with this subscriber's header: packet
 // id, QoS, retain, DUP, topic alias, subscription identifiers and the

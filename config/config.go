@@ -236,6 +236,7 @@ type limitsSpec struct {
 	MaxQueued        *posInt   `yaml:"max_queued_messages"`
 	MaxOutboundBytes *size     `yaml:"max_outbound_bytes"`
 	ConnectTimeout   *duration `yaml:"connect_timeout"`
+	WriteTimeout     *duration `yaml:"write_timeout"`
 	MaxConnections   *posInt   `yaml:"max_connections"`
 	MessageSizeLimit *size     `yaml:"message_size_limit"`
 	ConnectionRate   *posInt   `yaml:"connection_rate"`
@@ -369,6 +370,9 @@ func (f *file) apply(c *Config) (*Config, error) {
 		}
 		if l.ConnectTimeout != nil {
 			o.ConnectTimeout = time.Duration(*l.ConnectTimeout)
+		}
+		if l.WriteTimeout != nil {
+			o.WriteTimeout = time.Duration(*l.WriteTimeout)
 		}
 		if l.MaxConnections != nil {
 			c.Limits.MaxConnections = int(*l.MaxConnections)
