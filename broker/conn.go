@@ -83,9 +83,15 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return c
 }
 
-// run is the connection's reader goroutine.
+// run is the connection's reader goroutine: it reads CONNECT, then goes
+// on in readLoop.
 func (c *conn) run() {
-	defer c.cleanup()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.cleanup()
+		}
+	}()
 	c.srv.connLog("New connection from " + c.remote + " on port " + localPort(c.nc) + ".")
 	// A socket that sends no CONNECT in time is closed.
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.lim().ConnectTimeout))
@@ -109,6 +115,23 @@ func (c *conn) run() {
 		return
 	}
 	c.rd.Version = c.version
+	// Handling CONNECT grew this goroutine's stack; the connection may now
+	// sit idle for hours, so it goes on in a fresh goroutine whose stack
+	// is small.
+	handedOff = true
+	go c.readLoop()
+}
+
+// readLoop reads and handles packets until the connection ends. After a
+// SUBSCRIBE or UNSUBSCRIBE with nothing more to read it hands over to a
+// fresh goroutine, for the same reason as run.
+func (c *conn) readLoop() {
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.cleanup()
+		}
+	}()
 	for {
 		if c.keepAlive > 0 {
 			// One and a half times the keep alive [MQTT-3.1.2-24].
@@ -121,9 +144,15 @@ func (c *conn) run() {
 			c.readFailed(err, c.clientID)
 			return
 		}
+		t := p.Type()
 		c.srv.stats.packetsIn.Add(1)
-		c.srv.stats.packetsInByType[p.Type()&15].Add(1)
+		c.srv.stats.packetsInByType[t&15].Add(1)
 		if !c.handle(p) {
+			return
+		}
+		if (t == packet.SUBSCRIBE || t == packet.UNSUBSCRIBE) && c.in.r == c.in.w {
+			handedOff = true
+			go c.readLoop()
 			return
 		}
 	}
