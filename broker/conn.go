@@ -145,7 +145,6 @@ func (c *conn) readLoop() {
 			return
 		}
 		t := p.Type()
-		c.srv.stats.packetsIn.Add(1)
 		c.srv.stats.packetsInByType[t&15].Add(1)
 		if !c.handle(p) {
 			return

@@ -39,7 +39,6 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 	c.version = p.Version
 	c.username = p.Username
 	c.connectedAt = time.Now()
-	c.srv.stats.packetsIn.Add(1)
 	c.srv.stats.packetsInByType[packet.CONNECT].Add(1)
 
 	id := p.ClientID

@@ -148,7 +148,7 @@ func (in *Internal) Subscribe(filter string, qos byte, retained bool) error {
 		return ErrInvalidQoS
 	}
 	opts := subOptions{qos: min(qos, s.lim().MaxQoS), noLocal: true, retainAsPub: true}
-	v := subscription{sess: in.sess, opts: opts}
+	v := newSubscription(in.sess, filter, opts)
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed {
@@ -156,8 +156,7 @@ func (in *Internal) Subscribe(filter string, qos byte, retained bool) error {
 	}
 	s.addSub(in.owner, filter, v)
 	in.sess.mu.Lock()
-	in.sess.subs[filter] = opts
-	in.sess.nsubs.Store(int32(len(in.sess.subs)))
+	in.sess.setSubLocked(filter, opts)
 	in.sess.mu.Unlock()
 	if s.verbose {
 		s.log.Debug(fmt.Sprintf("Internal client %s subscribed to %s (QoS %d)", in.name, filter, opts.qos))
@@ -195,8 +194,7 @@ func (in *Internal) Unsubscribe(filter string) bool {
 	}
 	ok := in.srv.removeSub(in.owner, filter)
 	in.sess.mu.Lock()
-	delete(in.sess.subs, filter)
-	in.sess.nsubs.Store(int32(len(in.sess.subs)))
+	in.sess.dropSubLocked(filter)
 	in.sess.mu.Unlock()
 	return ok
 }
@@ -243,7 +241,6 @@ func (in *Internal) Publish(ctx context.Context, m *InternalMessage) error {
 		msg.expiry = msg.arrived.Add(time.Duration(m.Properties.MessageExpiry) * time.Second)
 	}
 	msg.size = messageSize(msg)
-	s.stats.msgsReceived.Add(1)
 	s.stats.receivedByQoS[msg.qos].Add(1)
 	if s.verbose {
 		in.c.logPublish("Received PUBLISH from", &packet.Publish{QoS: msg.qos, Retain: msg.retain, Topic: msg.topic, Payload: msg.payload})

@@ -59,8 +59,7 @@ func (s *Server) restore() (restoreCounts, error) {
 			for _, sub := range r.Subscriptions {
 				o := subOptions{qos: sub.QoS, noLocal: sub.NoLocal, retainAsPub: sub.RetainAsPublished,
 					retainHandling: sub.RetainHandling, id: sub.ID}
-				sess.subs[sub.Filter] = o
-				sess.nsubs.Store(int32(len(sess.subs)))
+				sess.setSubLocked(sub.Filter, o)
 				s.addSub(r.ClientID, sub.Filter, newSubscription(sess, sub.Filter, o))
 				n.subs++
 			}
@@ -169,7 +168,7 @@ func (s *session) recordLocked() *store.Session {
 	return r
 }
 
-// saveLocked returns the op that stores the session record.
+// saveOp returns the op that stores the session record; s.mu is held.
 func (s *session) saveOp() store.Op {
 	return store.Op{Kind: store.PutSession, Session: s.recordLocked()}
 }

@@ -65,7 +65,6 @@ func (c *conn) handlePublish(p *packet.Publish) bool {
 	if p.Retain && s.lim().DisableRetain {
 		return c.protocolError(packet.RetainNotSupported, "retain not available") // [MQTT-3.2.2-14]
 	}
-	s.stats.msgsReceived.Add(1)
 	s.stats.receivedByQoS[p.QoS].Add(1)
 	if s.verbose {
 		c.logPublishTopic("Received PUBLISH from", p, name)
@@ -307,9 +306,7 @@ func (s *Server) publish(m *message, extra []store.Op, done func(n int, err erro
 	if s.remote != nil {
 		s.forward(m)
 	}
-	clear(r.Subs)
-	clear(r.Shared)
-	r.Reset()
+	r.Reset() // drop the sessions it points to before pooling it
 	s.results.Put(r)
 	if pend == nil {
 		if len(ops) > 0 {
@@ -565,7 +562,6 @@ func (s *Server) redispatch(orphans []delivery) {
 		if d.msg == nil {
 			continue
 		}
-		r.Reset()
 		s.subs.Match(d.msg.topic, r)
 		for i := range r.Shared {
 			g := &r.Shared[i]
@@ -575,7 +571,5 @@ func (s *Server) redispatch(orphans []delivery) {
 			}
 		}
 	}
-	clear(r.Subs)
-	clear(r.Shared)
 	r.Reset()
 }

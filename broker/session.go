@@ -96,6 +96,19 @@ func (s *session) persistent() bool {
 	return s.srv.journal != nil && s.expiry > 0
 }
 
+// setSubLocked records a subscription's options; dropSubLocked forgets
+// one. They keep nsubs, which routing reads without the lock, equal to
+// len(subs).
+func (s *session) setSubLocked(filter string, o subOptions) {
+	s.subs[filter] = o
+	s.nsubs.Store(int32(len(s.subs)))
+}
+
+func (s *session) dropSubLocked(filter string) {
+	delete(s.subs, filter)
+	s.nsubs.Store(int32(len(s.subs)))
+}
+
 // online reports whether a connection is attached.
 func (s *session) online() bool {
 	s.mu.Lock()

@@ -1,14 +1,15 @@
 package broker
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/mastmq/mast/packet"
+)
 
 // stats are the server's counters, read by $SYS and by Stats.
 type stats struct {
 	connections   atomic.Uint64 // sockets accepted
 	clientsTotal  atomic.Uint64 // CONNECTs accepted
-	packetsIn     atomic.Uint64
-	msgsReceived  atomic.Uint64
-	msgsSent      atomic.Uint64
 	bytesReceived atomic.Uint64
 	bytesSent     atomic.Uint64
 	dropped       atomic.Uint64
@@ -91,8 +92,6 @@ func (s *Server) Stats() Stats {
 		Subscriptions:    s.subs.Count(),
 		Retained:         s.retained.Len(),
 		ConnectionsTotal: s.stats.connections.Load(),
-		MessagesReceived: s.stats.msgsReceived.Load(),
-		MessagesSent:     s.stats.msgsSent.Load(),
 		BytesReceived:    s.stats.bytesReceived.Load(),
 		BytesSent:        s.stats.bytesSent.Load(),
 		MessagesDropped:  s.stats.dropped.Load(),
@@ -118,6 +117,9 @@ func (s *Server) Stats() Stats {
 	for i := range 3 {
 		st.ReceivedByQoS[i] = s.stats.receivedByQoS[i].Load()
 		st.SentByQoS[i] = s.stats.sentByQoS[i].Load()
+		st.MessagesReceived += st.ReceivedByQoS[i]
+		st.MessagesSent += st.SentByQoS[i]
 	}
+	st.PacketsOut[packet.PUBLISH] = st.MessagesSent
 	return st
 }

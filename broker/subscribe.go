@@ -44,20 +44,13 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 			retainHandling: sub.RetainHandling,
 			id:             id,
 		}
-		v := subscription{sess: c.sess, opts: opts}
-		if id != 0 {
-			v.ids = []uint32{id}
-		}
-		if shared {
-			v.shared = sub.Filter
-		}
+		v := newSubscription(c.sess, sub.Filter, opts)
 		// A subscription to a filter the client already has replaces it
 		// [MQTT-3.8.4-3].
 		existed := s.addSub(c.clientID, sub.Filter, v)
 		c.sess.mu.Lock()
 		if !c.sess.ended {
-			c.sess.subs[sub.Filter] = opts
-			c.sess.nsubs.Store(int32(len(c.sess.subs)))
+			c.sess.setSubLocked(sub.Filter, opts)
 		}
 		c.sess.mu.Unlock()
 		codes[i] = granted
@@ -76,8 +69,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) bool {
 			if codes[i] < 0x80 {
 				c.srv.removeSub(c.clientID, sub.Filter)
 				c.sess.mu.Lock()
-				delete(c.sess.subs, sub.Filter)
-				c.sess.nsubs.Store(int32(len(c.sess.subs)))
+				c.sess.dropSubLocked(sub.Filter)
 				c.sess.mu.Unlock()
 				codes[i] = packet.QuotaExceeded
 			}
@@ -181,8 +173,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) bool {
 			code = packet.NoSubscriptionExisted
 		}
 		c.sess.mu.Lock()
-		delete(c.sess.subs, f)
-		c.sess.nsubs.Store(int32(len(c.sess.subs)))
+		c.sess.dropSubLocked(f)
 		c.sess.mu.Unlock()
 		if ack.ReasonCodes != nil {
 			ack.ReasonCodes[i] = code

@@ -266,9 +266,9 @@ func (c *conn) appendPublish(buf []byte, d *delivery, now time.Time) []byte {
 		}
 		return buf[:start]
 	}
-	c.srv.stats.msgsSent.Add(1)
+	// One counter per delivery: the totals and PacketsOut[PUBLISH] are
+	// sums the Stats snapshot makes.
 	c.srv.stats.sentByQoS[d.qos%3].Add(1)
-	c.srv.stats.packetsOutByType[packet.PUBLISH].Add(1)
 	if o := c.srv.opts.Observer; o != nil {
 		o.DeliveryLatency(now.Sub(m.arrived))
 	}
