@@ -23,6 +23,10 @@ type message struct {
 	// expiryInterval is a will's Message Expiry Interval, applied when the
 	// will is published.
 	expiryInterval uint32
+	// share, on a message from the cluster, names the one shared
+	// subscription ($share/group/filter) the cluster picked this node's
+	// members of that group for; the message goes to it alone.
+	share string
 }
 
 // messageSize is a lower bound of the PUBLISH size that carries m, used to

@@ -285,7 +285,7 @@ func (c *conn) handleAck(p *packet.Ack) bool {
 // sessions, and done called, once they are durable.
 func (s *Server) publish(m *message, extra []store.Op, done func(n int, err error)) {
 	ops := extra
-	if m.retain {
+	if m.retain && m.share == "" { // the cluster's shared copy: kept by the regular one
 		s.storeRetained(m)
 		if s.journal != nil && !strings.HasPrefix(m.topic, "$SYS/") {
 			if len(m.payload) == 0 {
@@ -414,6 +414,9 @@ func (s *Server) deliverMatches(m *message, r *topicResult, pend *pending) int {
 	// A session with one subscription matches at most once: deliver at
 	// once. Only sessions with several subscriptions need grouping, so
 	// the common cases (fan-in, fan-out) never sort.
+	if m.share != "" {
+		return s.deliverPicked(m, r, pend)
+	}
 	n := 0
 	subs := r.Subs
 	k := 0
@@ -443,12 +446,38 @@ func (s *Server) deliverMatches(m *message, r *topicResult, pend *pending) int {
 		}
 		i = j
 	}
+	if s.remote != nil && !sysTopic(m.topic) {
+		// In a cluster the shared groups span the nodes: the cluster
+		// picks one node's members for each message (DeliverRemote
+		// with RemoteMessage.Share), this one included.
+		return n
+	}
 	for i := range r.Shared {
 		if s.deliverShared(m, &r.Shared[i], pend) {
 			n++
 		}
 	}
 	return n
+}
+
+// deliverPicked hands a message from the cluster to one member of the
+// shared subscription the cluster picked this node for (m.share).
+func (s *Server) deliverPicked(m *message, r *topicResult, pend *pending) int {
+	for i := range r.Shared {
+		g := &r.Shared[i]
+		if len(g.Members) > 0 && g.Members[0].Value.shared == m.share {
+			if s.deliverShared(m, g, pend) {
+				return 1
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
+// sysTopic reports whether name is a $SYS topic, which stays on its node.
+func sysTopic(name string) bool {
+	return name == "$SYS" || strings.HasPrefix(name, "$SYS/")
 }
 
 // deliverOne delivers m to one session matched by one or more of its

@@ -17,7 +17,12 @@ import (
 // when a distinct non-shared filter gets its first subscriber among all
 // the server's sessions, Interest(filter, -1) when it loses its last one.
 // Calls for one filter never overlap and come in that order. Shared
-// subscriptions ($share/...) are not announced yet.
+// subscriptions are announced with their whole filter
+// ($share/group/filter): the Remote picks, for each message, one node
+// with members of the group (a NATS queue group), and that node gets
+// the message through DeliverRemote with Share set. In a cluster the
+// broker therefore leaves shared groups out of its local routing of
+// messages it forwards.
 //
 // Forward is called, after local routing, for every message published on
 // this server by a client, a will, an internal client or Server.Publish,
@@ -45,6 +50,11 @@ type RemoteMessage struct {
 	// Origin names the node the message was published on; the broker
 	// leaves it empty in Forward and the Remote fills it in.
 	Origin string
+	// Share, in DeliverRemote, says the cluster picked this node for
+	// one shared subscription ($share/group/filter): the message goes
+	// to one of its local members and to nothing else. Empty: to every
+	// matching non-shared subscription.
+	Share string
 }
 
 // remoteState is the broker's side of a Remote: the reference count of
@@ -83,9 +93,6 @@ func (s *Server) removeSub(owner, filter string) bool {
 }
 
 func (rs *remoteState) count(filter string, delta int) {
-	if _, _, shared := topic.ParseShared(filter); shared {
-		return // cross-node shared subscriptions: not yet (issue 8)
-	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	n := rs.n[filter] + delta
@@ -105,7 +112,7 @@ func (rs *remoteState) count(filter string, delta int) {
 
 // forward hands a locally published message to the Remote.
 func (s *Server) forward(m *message) {
-	if strings.HasPrefix(m.publisher, remotePublisher) || strings.HasPrefix(m.topic, "$SYS/") || m.topic == "$SYS" {
+	if strings.HasPrefix(m.publisher, remotePublisher) || sysTopic(m.topic) {
 		return
 	}
 	rm := RemoteMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain}
@@ -157,6 +164,7 @@ func (s *Server) DeliverRemote(m RemoteMessage) {
 		retain:    m.Retain && !s.lim().DisableRetain,
 		publisher: remotePublisher + m.Origin,
 		arrived:   time.Now(),
+		share:     m.Share,
 	}
 	if msg.payload == nil {
 		msg.payload = []byte{}

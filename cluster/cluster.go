@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mastmq/mast/broker"
+	"github.com/mastmq/mast/topic"
 )
 
 // Options configures a Node.
@@ -48,15 +51,22 @@ type Node struct {
 	name  string
 	epoch uint64 // this run of the node: tells its sequence numbers apart
 	ns    *server.Server
-	nc    *nats.Conn
-	acc   *server.Account
-	log   *slog.Logger
-	in    chan *nats.Msg
-	quit  chan struct{}
-	done  chan struct{}
+	nc    *nats.Conn // publishes and holds the regular subscriptions; NoEcho
+	// nq holds the queue subscriptions of shared groups. It echoes: a
+	// message published on this node may be picked for this node's own
+	// members.
+	nq   *nats.Conn
+	acc  *server.Account
+	log  *slog.Logger
+	in   chan *nats.Msg
+	quit chan struct{}
+	done chan struct{}
 
 	mu   sync.Mutex // guards subs and closed
 	subs map[string]*subjectSub
+	// shares maps a queue subscription to its $share/group/filter; read
+	// by receive without n.mu.
+	shares sync.Map
 	// closed: no more subscriptions are made.
 	closed bool
 
@@ -159,6 +169,17 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster: connecting to the embedded NATS server: %w", err)
 	}
 	n.nc = nc
+	nq, err := nats.Connect("",
+		nats.InProcessServer(ns),
+		nats.Name("mast:"+n.name+":shared"),
+		nats.MaxReconnects(-1),
+	)
+	if err != nil {
+		nc.Close()
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: connecting to the embedded NATS server: %w", err)
+	}
+	n.nq = nq
 	// Every node keeps the retained messages published anywhere: they
 	// travel on their own root, which every node subscribes to.
 	if _, err := nc.ChanSubscribe(retainedRoot+">", n.in); err != nil {
@@ -205,34 +226,74 @@ func (n *Node) Server() *server.Server { return n.ns }
 
 // Interest implements broker.Remote: one NATS subscription per subject
 // of the filter, counted per subject, since two filters may share one
-// ("a" and "a/#" both need "mqtt.a").
+// ("a" and "a/#" both need "mqtt.a"). A shared subscription
+// ($share/group/filter) is a NATS queue group instead, on the filter's
+// subjects and their retained twins, so that NATS picks one node with
+// members for each message.
 func (n *Node) Interest(filter string, delta int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
 		return
 	}
-	for _, subj := range FilterSubjects(filter) {
-		ss := n.subs[subj]
-		switch {
-		case delta > 0 && ss == nil:
-			sub, err := n.nc.ChanSubscribe(subj, n.in)
-			if err != nil {
-				n.log.Error("cluster: subscribing", "subject", subj, "err", err)
-				continue
-			}
-			_ = sub.SetPendingLimits(-1, -1)
-			n.subs[subj] = &subjectSub{n: 1, sub: sub}
-		case delta > 0:
-			ss.n++
-		case ss == nil:
-		case ss.n <= 1:
-			_ = ss.sub.Unsubscribe()
-			delete(n.subs, subj)
-		default:
-			ss.n--
+	group, inner, shared := topic.ParseShared(filter)
+	if !shared {
+		for _, subj := range FilterSubjects(filter) {
+			n.count(subj, "", "", delta)
 		}
+		return
 	}
+	queue := queueName(group, inner)
+	for _, subj := range FilterSubjects(inner) {
+		n.count(subj, queue, filter, delta)
+		n.count(retainedRoot+subj, queue, filter, delta)
+	}
+}
+
+// count adds delta to the users of one subscription (a queue one when
+// queue is set), making or dropping it. n.mu is held.
+func (n *Node) count(subj, queue, share string, delta int) {
+	key := subj
+	if queue != "" {
+		key = queue + " " + subj
+	}
+	ss := n.subs[key]
+	switch {
+	case delta > 0 && ss == nil:
+		var sub *nats.Subscription
+		var err error
+		if queue == "" {
+			sub, err = n.nc.ChanSubscribe(subj, n.in)
+		} else {
+			sub, err = n.nq.ChanQueueSubscribe(subj, queue, n.in)
+		}
+		if err != nil {
+			n.log.Error("cluster: subscribing", "subject", subj, "queue", queue, "err", err)
+			return
+		}
+		_ = sub.SetPendingLimits(-1, -1)
+		if share != "" {
+			n.shares.Store(sub, share)
+		}
+		n.subs[key] = &subjectSub{n: 1, sub: sub}
+	case delta > 0:
+		ss.n++
+	case ss == nil:
+	case ss.n <= 1:
+		_ = ss.sub.Unsubscribe()
+		n.shares.Delete(ss.sub)
+		delete(n.subs, key)
+	default:
+		ss.n--
+	}
+}
+
+// queueName is the NATS queue group of a shared subscription: a token
+// made of the group and the filter, since "$share/g/a" and "$share/g/b"
+// are two shared subscriptions.
+func queueName(group, filter string) string {
+	h := sha256.Sum256([]byte(group + "\x00" + filter))
+	return "mqs" + hex.EncodeToString(h[:12])
 }
 
 // Forward implements broker.Remote: it publishes m on its subject when
@@ -277,10 +338,15 @@ func (n *Node) receive() {
 			n.log.Warn("cluster: malformed message", "subject", msg.Subject, "err", err)
 			continue
 		}
-		if seq <= last[epoch] {
+		if share, ok := n.shares.Load(msg.Sub); ok {
+			// Picked for one shared group: one copy per group and
+			// message, no duplicates to drop.
+			m.Share = share.(string)
+		} else if seq <= last[epoch] {
 			continue
+		} else {
+			last[epoch] = seq
 		}
-		last[epoch] = seq
 		t, ok := SubjectTopic(strings.TrimPrefix(msg.Subject, retainedRoot))
 		if !ok {
 			continue
@@ -307,6 +373,7 @@ func (n *Node) Close() error {
 	n.subs = nil
 	n.mu.Unlock()
 	n.nc.Close()
+	n.nq.Close()
 	n.ns.Shutdown()
 	n.ns.WaitForShutdown()
 	close(n.quit)

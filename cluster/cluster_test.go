@@ -385,6 +385,46 @@ func TestCluster(t *testing.T) {
 		waitFor(t, "interest to go", func() bool { return !acc.SubscriptionInterest(subj) })
 	})
 
+	t.Run("SharedAcrossNodes", func(t *testing.T) {
+		// One group with members on nodes 2 and 3, the publisher on node
+		// 1: every message goes to exactly one member, and NATS spreads
+		// them over both nodes.
+		m2 := connect(t, n2.addr, "share-m2")
+		m2.subscribe(t, 1, "$share/g/sh/#")
+		m3 := connect(t, n3.addr, "share-m3")
+		m3.subscribe(t, 1, "$share/g/sh/#")
+		all := connect(t, n3.addr, "share-all")
+		all.subscribe(t, 1, "sh/#")
+		p := connect(t, n1.addr, "share-pub")
+		ready(t, p, "sh/probe", all)
+		readyShared(t, p, "sh/probe", m2, m3)
+		const count = 200
+		for i := range count {
+			p.publish(t, "sh/x", fmt.Sprint(i), 1, false)
+		}
+		if got := len(all.until(t, "sh/x")); got != 1 {
+			t.Fatalf("regular subscriber: first message after %d", got)
+		}
+		for i := 1; i < count; i++ {
+			if m := all.next(t); string(m.Payload) != fmt.Sprint(i) {
+				t.Fatalf("regular subscriber got %q, want %d", m.Payload, i)
+			}
+		}
+		seen := collectShared(t, count, m2, m3)
+		for name, n := range seen {
+			if n == 0 {
+				t.Errorf("member %s got none of %d messages", name, count)
+			}
+		}
+		// A member next to the publisher: still once per message.
+		m1 := connect(t, n1.addr, "share-m1")
+		m1.subscribe(t, 1, "$share/g/sh/#")
+		for i := range count {
+			p.publish(t, "sh/y", fmt.Sprint(i), 1, false)
+		}
+		collectShared(t, count, m1, m2, m3)
+	})
+
 	t.Run("Retained", func(t *testing.T) {
 		// A retained message reaches every node, interest or not, and is
 		// kept there for later subscribers (best effort, core NATS).
@@ -405,4 +445,67 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("got %q retain %v", got.Payload, got.Retain)
 		}
 	})
+}
+
+// readyShared publishes probes on topic until each member of a shared
+// group has received one.
+func readyShared(t testing.TB, pub *sub, topic string, members ...*sub) {
+	t.Helper()
+	got := make([]bool, len(members))
+	for range 2000 {
+		pub.publish(t, topic, string(probe), 0, false)
+		all := true
+		for i, m := range members {
+			select {
+			case <-m.ch:
+				got[i] = true
+			case <-time.After(2 * time.Millisecond):
+			}
+			all = all && got[i]
+		}
+		if all {
+			return
+		}
+	}
+	t.Fatalf("shared members on %s never all reachable", topic)
+}
+
+// collectShared receives payloads "0".."count-1" across the members of
+// a shared group and fails on a duplicate or a missing one; it returns
+// how many each member got.
+func collectShared(t testing.TB, count int, members ...*sub) map[string]int {
+	t.Helper()
+	seen := make(map[string]bool)
+	per := make(map[string]int)
+	deadline := time.After(10 * time.Second)
+	for len(seen) < count {
+		progressed := false
+		for _, m := range members {
+			select {
+			case msg := <-m.ch:
+				progressed = true
+				if bytes.Equal(msg.Payload, probe) {
+					continue
+				}
+				if seen[string(msg.Payload)] {
+					t.Fatalf("message %q delivered twice in the group", msg.Payload)
+				}
+				seen[string(msg.Payload)] = true
+				per[m.c.ClientID()]++
+			default:
+			}
+		}
+		if !progressed {
+			select {
+			case <-deadline:
+				t.Fatalf("group got %d of %d messages", len(seen), count)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // a late duplicate would show now
+	for _, m := range members {
+		m.none(t)
+	}
+	return per
 }

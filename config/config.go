@@ -25,6 +25,15 @@ type Cluster struct {
 	Name   string   // this node's name, unique in the cluster
 	Listen string   // host:port for routes from other nodes
 	Routes []string // seeds: nats-route://host:port
+	// JetStream keeps persistent sessions, their offline messages and
+	// pending wills replicated in the cluster (default on).
+	JetStream bool
+	// Replicas is the replication factor of that state (default 3,
+	// never more than the nodes the routes name plus this one).
+	Replicas int
+	// LogMaxAge bounds how long the cluster keeps a QoS 1/2 message
+	// for persistent sessions that have not acknowledged it (default 24h).
+	LogMaxAge time.Duration
 }
 
 // Config is everything `mast serve` needs.
@@ -158,9 +167,12 @@ type file struct {
 }
 
 type clusterSpec struct {
-	Name   string   `yaml:"name"`
-	Listen string   `yaml:"listen"`
-	Routes []string `yaml:"routes"`
+	Name      string    `yaml:"name"`
+	Listen    string    `yaml:"listen"`
+	Routes    []string  `yaml:"routes"`
+	JetStream *bool     `yaml:"jetstream"`
+	Replicas  *int      `yaml:"replicas"`
+	LogMaxAge *duration `yaml:"log_max_age"`
 }
 
 type httpSpec struct {
@@ -438,7 +450,22 @@ func (f *file) apply(c *Config) (*Config, error) {
 		if cs.Listen == "" {
 			return nil, errors.New("cluster: listen is required")
 		}
-		c.Cluster = Cluster{Name: cs.Name, Listen: cs.Listen, Routes: cs.Routes}
+		c.Cluster = Cluster{Name: cs.Name, Listen: cs.Listen, Routes: cs.Routes, JetStream: true, Replicas: 3, LogMaxAge: 24 * time.Hour}
+		if cs.JetStream != nil {
+			c.Cluster.JetStream = *cs.JetStream
+		}
+		if cs.Replicas != nil {
+			if *cs.Replicas < 1 || *cs.Replicas > 5 {
+				return nil, fmt.Errorf("cluster: replicas %d: want 1 to 5", *cs.Replicas)
+			}
+			c.Cluster.Replicas = *cs.Replicas
+		}
+		if cs.LogMaxAge != nil {
+			if *cs.LogMaxAge <= 0 {
+				return nil, errors.New("cluster: log_max_age must be positive")
+			}
+			c.Cluster.LogMaxAge = time.Duration(*cs.LogMaxAge)
+		}
 	}
 	if h := f.HTTP; h != nil {
 		c.HTTP = HTTP{Listen: h.Listen, Token: h.Token}
