@@ -102,8 +102,18 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 		quota = min(quota, int(p.Properties.ReceiveMaximum)) // [MQTT-3.3.4-9]
 	}
 
+	var replay func(func(RemoteMessage))
+	if s.keeper != nil {
+		if replay, ok = c.claim(p.CleanStart); !ok {
+			return false
+		}
+	}
+
 	c.logConnect(p, will)
 	s.attach(c, p.CleanStart, granted, will, willDelay, quota, ack)
+	if replay != nil {
+		replay(func(m RemoteMessage) { s.deliverTo(c.clientID, m) })
+	}
 	return true
 }
 
@@ -409,7 +419,7 @@ func (s *Server) endSessionLocked(sess *session) ([]*message, []delivery) {
 	sess.mu.Lock()
 	sess.ended = true
 	var fire []*message
-	if sess.will != nil && !sess.willAt.IsZero() {
+	if sess.will != nil && !sess.willAt.IsZero() && !sess.handedOff {
 		fire = append(fire, sess.will)
 	}
 	sess.will = nil
@@ -426,8 +436,12 @@ func (s *Server) endSessionLocked(sess *session) ([]*message, []delivery) {
 	sess.order = nil
 	sess.sending = 0
 	persisted := s.journal != nil && sess.expiry > 0
+	handedOff := sess.handedOff
 	sess.mu.Unlock()
-	if persisted {
+	switch {
+	case persisted && handedOff:
+		s.journal.submitLocal([]store.Op{{Kind: store.DeleteSession, ClientID: sess.id}})
+	case persisted:
 		s.journal.submit([]store.Op{{Kind: store.DeleteSession, ClientID: sess.id}}, false, nil)
 	}
 	delete(s.wills, sess)

@@ -27,6 +27,9 @@ type message struct {
 	// subscription ($share/group/filter) the cluster picked this node's
 	// members of that group for; the message goes to it alone.
 	share string
+	// only, on a message the cluster replays into one session, limits
+	// its routing to that session; such a message is not retained again.
+	only *session
 }
 
 // messageSize is a lower bound of the PUBLISH size that carries m, used to

@@ -39,40 +39,12 @@ func (s *Server) restore() (restoreCounts, error) {
 	var expired []string
 	err := s.opts.Store.Load(store.Visitor{
 		Session: func(r *store.Session) error {
-			sess := newSession(s, r.ClientID)
-			sess.version = r.Version
-			sess.client = &auth.Client{ClientID: r.ClientID, Username: r.Username, HasUsername: r.Username != "", Version: r.Version}
-			sess.expiry = r.Expiry
-			// A session that was connected when the broker stopped lost
-			// its connection then; its expiry runs from now.
-			gone := r.DisconnectedAt
-			if gone.IsZero() {
-				gone = now
+			sess := s.sessionFromRecordLocked(r, now)
+			if sess == nil {
+				expired = append(expired, r.ClientID)
+				return nil
 			}
-			if r.Expiry != neverExpire {
-				sess.expireAt = gone.Add(time.Duration(r.Expiry) * time.Second)
-				if !now.Before(sess.expireAt) {
-					expired = append(expired, r.ClientID)
-					return nil
-				}
-			}
-			for _, sub := range r.Subscriptions {
-				o := subOptions{qos: sub.QoS, noLocal: sub.NoLocal, retainAsPub: sub.RetainAsPublished,
-					retainHandling: sub.RetainHandling, id: sub.ID}
-				sess.setSubLocked(sub.Filter, o)
-				s.addSub(r.ClientID, sub.Filter, newSubscription(sess, sub.Filter, o))
-				n.subs++
-			}
-			if r.Will != nil {
-				sess.will = fromStoreMessage(r.Will)
-				sess.willDelay = r.WillDelay
-				// The will of a connection that ended with the broker is
-				// due after its delay.
-				delay := min(r.WillDelay, r.Expiry)
-				sess.willAt = gone.Add(time.Duration(delay) * time.Second)
-				s.wills[sess] = sess.willAt
-			}
-			s.sessions[r.ClientID] = sess
+			n.subs += len(r.Subscriptions)
 			n.sessions++
 			return nil
 		},
@@ -132,6 +104,45 @@ func (s *Server) restore() (restoreCounts, error) {
 		s.journal.submit(b.Ops, false, nil)
 	}
 	return n, nil
+}
+
+// sessionFromRecordLocked makes a session from its store record, with
+// its subscriptions and pending will, and adds it to the server; nil when
+// it has expired. s.mu is held (or the server not yet serving).
+func (s *Server) sessionFromRecordLocked(r *store.Session, now time.Time) *session {
+	sess := newSession(s, r.ClientID)
+	sess.version = r.Version
+	sess.client = &auth.Client{ClientID: r.ClientID, Username: r.Username, HasUsername: r.Username != "", Version: r.Version}
+	sess.expiry = r.Expiry
+	// A session that was connected when the broker stopped lost its
+	// connection then; its expiry runs from now.
+	gone := r.DisconnectedAt
+	if gone.IsZero() {
+		gone = now
+	}
+	if r.Expiry != neverExpire {
+		sess.expireAt = gone.Add(time.Duration(r.Expiry) * time.Second)
+		if !now.Before(sess.expireAt) {
+			return nil
+		}
+	}
+	for _, sub := range r.Subscriptions {
+		o := subOptions{qos: sub.QoS, noLocal: sub.NoLocal, retainAsPub: sub.RetainAsPublished,
+			retainHandling: sub.RetainHandling, id: sub.ID}
+		sess.setSubLocked(sub.Filter, o)
+		s.addSub(r.ClientID, sub.Filter, newSubscription(sess, sub.Filter, o))
+	}
+	if r.Will != nil {
+		sess.will = fromStoreMessage(r.Will)
+		sess.willDelay = r.WillDelay
+		// The will of a connection that ended with the broker is due
+		// after its delay.
+		delay := min(r.WillDelay, r.Expiry)
+		sess.willAt = gone.Add(time.Duration(delay) * time.Second)
+		s.wills[sess] = sess.willAt
+	}
+	s.sessions[r.ClientID] = sess
+	return sess
 }
 
 func newSubscription(sess *session, filter string, o subOptions) subscription {

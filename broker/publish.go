@@ -285,7 +285,7 @@ func (c *conn) handleAck(p *packet.Ack) bool {
 // sessions, and done called, once they are durable.
 func (s *Server) publish(m *message, extra []store.Op, done func(n int, err error)) {
 	ops := extra
-	if m.retain && m.share == "" { // the cluster's shared copy: kept by the regular one
+	if m.retain && m.share == "" && m.only == nil { // the cluster's copies: kept by the regular one
 		s.storeRetained(m)
 		if s.journal != nil && !strings.HasPrefix(m.topic, "$SYS/") {
 			if len(m.payload) == 0 {
@@ -298,13 +298,19 @@ func (s *Server) publish(m *message, extra []store.Op, done func(n int, err erro
 	}
 	r := s.results.Get().(*topicResult)
 	s.subs.Match(m.topic, r)
+	if m.only != nil {
+		r.Subs = slices.DeleteFunc(r.Subs, func(e topic.Entry[subscription]) bool { return e.Value.sess != m.only })
+		clear(r.Shared)
+		r.Shared = r.Shared[:0]
+	}
 	var pend *pending
 	if s.journal != nil && m.qos > 0 {
 		pend = &pending{}
 	}
 	n := s.deliverMatches(m, r, pend)
+	var wait func() error // the cluster keeping the message
 	if s.remote != nil {
-		s.forward(m)
+		wait = s.forward(m)
 	}
 	r.Reset() // drop the sessions it points to before pooling it
 	s.results.Put(r)
@@ -312,20 +318,24 @@ func (s *Server) publish(m *message, extra []store.Op, done func(n int, err erro
 		if len(ops) > 0 {
 			s.journal.submit(ops, false, nil) // QoS 0 retained: never waited for
 		}
+		var err error
+		if wait != nil {
+			err = wait() // no journal to keep the order of acknowledgements
+		}
 		if done != nil {
-			done(n, nil)
+			done(n, err)
 		}
 		return
 	}
 	ops = append(ops, pend.ops...)
-	if len(ops) == 0 {
+	if len(ops) == 0 && wait == nil {
 		pend.release()
 		if done != nil {
 			done(n, nil)
 		}
 		return
 	}
-	s.journal.submit(ops, true, func(err error) {
+	s.journal.submitWait(ops, true, wait, func(err error) {
 		if err != nil {
 			pend.cancel()
 		} else {
@@ -334,7 +344,7 @@ func (s *Server) publish(m *message, extra []store.Op, done func(n int, err erro
 		if done != nil {
 			done(n, err)
 		}
-	})
+	}, true)
 }
 
 // pending holds deliveries reserved in sessions until their store commit.

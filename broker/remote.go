@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
 )
 
@@ -31,10 +32,37 @@ import (
 // Both methods may be called with broker locks held (Server.mu when a
 // session ends) and from many goroutines at once: they must be quick,
 // must not block on the network, and must not call back into the Server.
-// Forward may keep m.Payload: it is never modified.
+// Forward may keep m.Payload: it is never modified. It returns, for a
+// QoS 1/2 message the cluster must keep (some persistent session in the
+// cluster needs it), a wait for that to be done, which the broker calls
+// before acknowledging the message to its publisher; nil otherwise.
 type Remote interface {
 	Interest(filter string, delta int)
-	Forward(m RemoteMessage)
+	Forward(m RemoteMessage) (wait func() error)
+}
+
+// SessionKeeper is a Remote that keeps persistent sessions in the
+// cluster, so that a client may resume its session on any node.
+type SessionKeeper interface {
+	// Claim is called on CONNECT, from the connection's goroutine with
+	// no broker lock held, before the session is attached. It makes
+	// this node the owner of the client's session: a node that holds it
+	// now ends its copy first (and kicks its connection). With clean,
+	// the cluster's copy is dropped. local says whether this node holds
+	// a session for the client now.
+	//
+	// It returns the cluster's record when this node must build the
+	// session from it (nil when there is none, or this node's own copy
+	// is the current one), and a replay (or nil) that delivers, once the
+	// session is attached, the messages the session missed while no
+	// node held it. An error means the cluster cannot tell now (no
+	// quorum): the client is refused as "server unavailable".
+	Claim(clientID string, clean, local bool) (*store.Session, func(deliver func(RemoteMessage)), error)
+	// Mirror receives, after each store commit, the writes of
+	// persistent sessions (PutSession and DeleteSession ops) for the
+	// cluster's copy. It runs on the journal's goroutine and must not
+	// block; the ops are only valid during the call.
+	Mirror(ops []store.Op)
 }
 
 // RemoteMessage is a message crossing between brokers.
@@ -55,6 +83,9 @@ type RemoteMessage struct {
 	// to one of its local members and to nothing else. Empty: to every
 	// matching non-shared subscription.
 	Share string
+	// Received, on a message the cluster replays, is when the cluster
+	// first kept it; zero means now.
+	Received time.Time
 }
 
 // remoteState is the broker's side of a Remote: the reference count of
@@ -110,10 +141,11 @@ func (rs *remoteState) count(filter string, delta int) {
 	}
 }
 
-// forward hands a locally published message to the Remote.
-func (s *Server) forward(m *message) {
+// forward hands a locally published message to the Remote and returns
+// the Remote's wait, if any.
+func (s *Server) forward(m *message) func() error {
 	if strings.HasPrefix(m.publisher, remotePublisher) || sysTopic(m.topic) {
-		return
+		return nil
 	}
 	rm := RemoteMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain}
 	if m.props != nil || !m.expiry.IsZero() {
@@ -124,7 +156,7 @@ func (s *Server) forward(m *message) {
 		if !m.expiry.IsZero() {
 			left := m.remainingExpiry(time.Now())
 			if left == 0 {
-				return // expired on the way [MQTT-3.3.2-5]
+				return nil // expired on the way [MQTT-3.3.2-5]
 			}
 			p.MessageExpiry = left
 			p.Set(packet.PropMessageExpiry)
@@ -132,11 +164,11 @@ func (s *Server) forward(m *message) {
 		b, err := packet.AppendProperties(nil, packet.PUBLISH, &p)
 		if err != nil {
 			s.log.Warn("message not forwarded to the cluster: bad properties", "topic", m.topic, "err", err)
-			return
+			return nil
 		}
 		rm.Properties = b
 	}
-	s.remote.r.Forward(rm)
+	return s.remote.r.Forward(rm)
 }
 
 // remotePublisher marks messages from the cluster: U+0000 cannot start a
@@ -150,12 +182,20 @@ const remotePublisher = "\x00remote:"
 // core NATS delivered them (best effort: a node that was down misses
 // them). It returns once local delivery is done.
 func (s *Server) DeliverRemote(m RemoteMessage) {
+	if msg := s.fromRemote(m); msg != nil {
+		s.publish(msg, nil, nil)
+	}
+}
+
+// fromRemote makes the message to route from a RemoteMessage; nil when
+// it is not acceptable.
+func (s *Server) fromRemote(m RemoteMessage) *message {
 	if s.isClosing() {
-		return
+		return nil
 	}
 	if err := topic.ValidateName(m.Topic); err != nil || m.QoS > 2 || reservedTopic(m.Topic) {
 		s.stats.dropped.Add(1)
-		return
+		return nil
 	}
 	msg := &message{
 		topic:     m.Topic,
@@ -166,6 +206,11 @@ func (s *Server) DeliverRemote(m RemoteMessage) {
 		arrived:   time.Now(),
 		share:     m.Share,
 	}
+	if !m.Received.IsZero() && m.Received.Before(msg.arrived) {
+		// Replayed: its age (and a session's checkpoint) counts from
+		// when the cluster first had it.
+		msg.arrived = m.Received
+	}
 	if msg.payload == nil {
 		msg.payload = []byte{}
 	}
@@ -174,7 +219,7 @@ func (s *Server) DeliverRemote(m RemoteMessage) {
 		if err != nil {
 			s.stats.dropped.Add(1)
 			s.log.Warn("malformed properties from the cluster", "topic", m.Topic, "origin", m.Origin, "err", err)
-			return
+			return nil
 		}
 		if p.Has(packet.PropMessageExpiry) {
 			msg.expiry = msg.arrived.Add(time.Duration(p.MessageExpiry) * time.Second)
@@ -185,5 +230,5 @@ func (s *Server) DeliverRemote(m RemoteMessage) {
 	if s.verbose {
 		s.log.Debug("Received PUBLISH from cluster node " + m.Origin + " (q" + itoa(int(msg.qos)) + ", r" + itoa(b2i(msg.retain)) + ", '" + msg.topic + "', ... (" + itoa(len(msg.payload)) + " bytes))")
 	}
-	s.publish(msg, nil, nil)
+	return msg
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mastmq/mast/auth"
 	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
 )
 
@@ -52,6 +53,8 @@ type Server struct {
 	// others stay as in opts.
 	limits atomic.Pointer[Options]
 	remote *remoteState // nil without Options.Remote
+	// keeper is Options.Remote when it keeps sessions in the cluster.
+	keeper SessionKeeper
 }
 
 // ListenerOptions are per-listener settings for ServeWith.
@@ -107,7 +110,13 @@ func newServer(opts Options) *Server {
 	s.auth.Store(&authPair{opts.Authenticator, opts.Authorizer})
 	s.limits.Store(&s.opts)
 	if opts.Store != nil {
-		s.journal = newJournal(opts.Store, opts.Durability, opts.SyncInterval, s.log.Error, opts.Observer)
+		var mirror func([]store.Op)
+		if k, ok := opts.Remote.(SessionKeeper); ok {
+			// Without a store there are no persistent sessions to keep.
+			s.keeper = k
+			mirror = k.Mirror
+		}
+		s.journal = newJournal(opts.Store, opts.Durability, opts.SyncInterval, s.log.Error, opts.Observer, mirror)
 	}
 	return s
 }

@@ -58,6 +58,9 @@ type session struct {
 	inbound map[uint16]struct{}
 
 	dropped uint64
+	// handedOff: the session ends here because another node took it
+	// over; the cluster's copy stays and its will is not this node's.
+	handedOff bool
 }
 
 // subOptions are one subscription's options as granted.

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mastmq/mast/broker"
+	"github.com/mastmq/mast/store"
 	"github.com/mastmq/mast/topic"
 )
 
@@ -41,6 +42,24 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadyTimeout bounds the wait for the NATS server to start; default 10s.
 	ReadyTimeout time.Duration
+	// JetStream keeps persistent sessions, the messages they have not
+	// acknowledged and their wills in the cluster, so that a client may
+	// resume its session on any node, also after its node is lost.
+	JetStream bool
+	// StoreDir is where this node keeps its JetStream replicas
+	// (required with JetStream).
+	StoreDir string
+	// Replicas of the replicated state; default 3.
+	Replicas int
+	// LogMaxAge bounds how long a message is kept for persistent
+	// sessions; default 24h.
+	LogMaxAge time.Duration
+	// Partition is the partition policy: PartitionQuorum (default) keeps
+	// persistent state only with a quorum of replicas (publishers of
+	// QoS 1/2 messages for persistent sessions, and clients resuming a
+	// session, are refused without one), PartitionAvailable goes on
+	// with this node's copy. QoS 0 between reachable nodes flows either way.
+	Partition string
 }
 
 // Node is one mast node's membership in the cluster: an embedded NATS
@@ -76,6 +95,8 @@ type Node struct {
 
 	hmu     sync.RWMutex
 	deliver func(broker.RemoteMessage)
+
+	keeper *keeper // nil without JetStream
 }
 
 type subjectSub struct {
@@ -126,6 +147,16 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 			Port: port,
 		},
 		Routes: routes,
+	}
+	if o.JetStream {
+		if o.StoreDir == "" {
+			return nil, errors.New("cluster: JetStream needs a store directory")
+		}
+		if o.NodeName == "" {
+			return nil, errors.New("cluster: JetStream needs a node name")
+		}
+		sopts.JetStream = true
+		sopts.StoreDir = o.StoreDir
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
@@ -187,13 +218,63 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	if o.JetStream {
+		if n.keeper, err = newKeeper(n, o); err != nil {
+			nq.Close()
+			nc.Close()
+			ns.Shutdown()
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	go n.receive()
 	return n, nil
 }
 
 // Attach routes the messages received from other nodes to srv, which
 // must have been made with broker.Options{Remote: n}.
-func (n *Node) Attach(srv *broker.Server) { n.SetHandler(srv.DeliverRemote) }
+func (n *Node) Attach(srv *broker.Server) {
+	n.SetHandler(srv.DeliverRemote)
+	if n.keeper != nil {
+		n.keeper.setServer(srv)
+	}
+}
+
+// Claim implements broker.SessionKeeper (a no-op without JetStream).
+func (n *Node) Claim(clientID string, clean, local bool) (*store.Session, func(func(broker.RemoteMessage)), error) {
+	if n.keeper == nil {
+		return nil, nil, nil
+	}
+	return n.keeper.Claim(clientID, clean, local)
+}
+
+// Mirror implements broker.SessionKeeper (a no-op without JetStream).
+func (n *Node) Mirror(ops []store.Op) {
+	if n.keeper != nil {
+		n.keeper.Mirror(ops)
+	}
+}
+
+// PersistentInterest reports whether a QoS 1/2 subscription of some
+// persistent session in the cluster, on any node or none, matches the
+// topic: such messages are kept in the cluster's log.
+func (n *Node) PersistentInterest(topic string) bool {
+	return n.keeper != nil && n.keeper.ready.Load() && n.keeper.persistentInterest(topic)
+}
+
+// SessionOwner is the node that holds a client's session, as far as
+// this node knows; "" when none or unknown.
+func (n *Node) SessionOwner(clientID string) string {
+	if n.keeper == nil {
+		return ""
+	}
+	n.keeper.pmu.Lock()
+	defer n.keeper.pmu.Unlock()
+	return n.keeper.owners[sessionKey(clientID)]
+}
+
+// SessionsReady reports whether the replicated sessions are usable
+// (JetStream on and its bucket and stream made).
+func (n *Node) SessionsReady() bool { return n.keeper != nil && n.keeper.ready.Load() }
 
 // SetHandler sets what receives messages from other nodes (Attach uses
 // srv.DeliverRemote); nil drops them.
@@ -297,26 +378,36 @@ func queueName(group, filter string) string {
 }
 
 // Forward implements broker.Remote: it publishes m on its subject when
-// some node has interest in it.
-func (n *Node) Forward(m broker.RemoteMessage) {
+// some node has interest in it, and keeps a QoS 1/2 message in the
+// cluster's log when some persistent session needs it.
+func (n *Node) Forward(m broker.RemoteMessage) func() error {
 	subj := TopicSubject(m.Topic)
+	pubSubj := subj
 	if m.Retain {
 		// To every node, which keeps it and delivers it to its own
 		// subscribers.
-		subj = retainedRoot + subj
-	} else if !n.acc.SubscriptionInterest(subj) {
-		// The account's interest includes our own subscriptions, so
-		// this only skips subjects nobody in the cluster wants; NATS
-		// drops the rest on our side (NoEcho).
-		return
+		pubSubj = retainedRoot + subj
+	}
+	interest := m.Retain || n.acc.SubscriptionInterest(subj)
+	// The account's interest includes our own subscriptions, so this
+	// only skips subjects nobody in the cluster wants; NATS drops the
+	// rest on our side (NoEcho).
+	if !interest && (n.keeper == nil || m.QoS == 0) {
+		return nil
 	}
 	n.pubMu.Lock()
 	defer n.pubMu.Unlock()
 	n.seq++
 	n.buf = appendEnvelope(n.buf[:0], n.name, n.epoch, n.seq, m)
-	if err := n.nc.Publish(subj, n.buf); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		n.log.Warn("cluster: forwarding", "topic", m.Topic, "err", err)
+	if interest {
+		if err := n.nc.Publish(pubSubj, n.buf); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			n.log.Warn("cluster: forwarding", "topic", m.Topic, "err", err)
+		}
 	}
+	if n.keeper != nil {
+		return n.keeper.logMessage(subj, n.buf, m.QoS, m.Topic)
+	}
+	return nil
 }
 
 // receive routes what other nodes forward, one message at a time and in
@@ -496,4 +587,7 @@ func (g natsLogger) Errorf(f string, v ...any)  { g.l.Error("nats: " + fmt.Sprin
 func (g natsLogger) Debugf(f string, v ...any)  { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
 func (g natsLogger) Tracef(f string, v ...any)  { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
 
-var _ broker.Remote = (*Node)(nil)
+var (
+	_ broker.Remote        = (*Node)(nil)
+	_ broker.SessionKeeper = (*Node)(nil)
+)

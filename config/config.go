@@ -34,6 +34,9 @@ type Cluster struct {
 	// LogMaxAge bounds how long the cluster keeps a QoS 1/2 message
 	// for persistent sessions that have not acknowledged it (default 24h).
 	LogMaxAge time.Duration
+	// Partition is the partition policy: "quorum" (default) or
+	// "available" (see cluster.Options.Partition).
+	Partition string
 }
 
 // Config is everything `mast serve` needs.
@@ -173,6 +176,7 @@ type clusterSpec struct {
 	JetStream *bool     `yaml:"jetstream"`
 	Replicas  *int      `yaml:"replicas"`
 	LogMaxAge *duration `yaml:"log_max_age"`
+	Partition string    `yaml:"partition"`
 }
 
 type httpSpec struct {
@@ -465,6 +469,12 @@ func (f *file) apply(c *Config) (*Config, error) {
 				return nil, errors.New("cluster: log_max_age must be positive")
 			}
 			c.Cluster.LogMaxAge = time.Duration(*cs.LogMaxAge)
+		}
+		switch cs.Partition {
+		case "", "quorum", "available":
+			c.Cluster.Partition = cs.Partition
+		default:
+			return nil, fmt.Errorf("cluster: partition %q: want quorum or available", cs.Partition)
 		}
 	}
 	if h := f.HTTP; h != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -138,6 +139,27 @@ func openStore(p config.Persistence, logger *slog.Logger) (store.Store, error) {
 	}
 	logger.Info("data directory " + dir + " (durability " + durabilityName(p.Durability) + ")")
 	return st, nil
+}
+
+// clusterStoreDir is where the cluster keeps its JetStream replicas:
+// <data dir>/cluster, or a temporary directory (removed by cleanup)
+// when persistence is off.
+func clusterStoreDir(p config.Persistence) (dir string, cleanup func(), err error) {
+	if p.Memory {
+		dir, err = os.MkdirTemp("", "mast-cluster-")
+		if err != nil {
+			return "", nil, err
+		}
+		return dir, func() { os.RemoveAll(dir) }, nil
+	}
+	dir, err = filepath.Abs(filepath.Join(p.DataDir, "cluster"))
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("cluster store directory: %w", err)
+	}
+	return dir, func() {}, nil
 }
 
 func durabilityName(d broker.Durability) string {

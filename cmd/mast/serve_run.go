@@ -25,6 +25,7 @@ import (
 	"github.com/mastmq/mast/config"
 	"github.com/mastmq/mast/listener"
 	"github.com/mastmq/mast/metrics"
+	memstore "github.com/mastmq/mast/store/memory"
 )
 
 // running is a serving broker with what a reload changes.
@@ -99,6 +100,11 @@ func (r *running) run(cfg *config.Config) int {
 		logger.Error(err.Error())
 		return 1
 	}
+	if st == nil && cfg.Cluster.Listen != "" && cfg.Cluster.JetStream {
+		// Sessions the cluster keeps need the broker's journal: over a
+		// memory store here, as the cluster holds the replicas.
+		st = memstore.New()
+	}
 	if st != nil {
 		defer st.Close()
 		opts.Store = st
@@ -112,10 +118,22 @@ func (r *running) run(cfg *config.Config) int {
 	}
 	var node *cluster.Node
 	if cfg.Cluster.Listen != "" {
-		node, err = cluster.Start(context.Background(), cluster.Options{
+		co := cluster.Options{
 			NodeName: cfg.Cluster.Name, ClusterListen: cfg.Cluster.Listen,
 			Routes: cfg.Cluster.Routes, Logger: logger.With("component", "cluster"),
-		})
+			JetStream: cfg.Cluster.JetStream, Replicas: cfg.Cluster.Replicas,
+			LogMaxAge: cfg.Cluster.LogMaxAge, Partition: cfg.Cluster.Partition,
+		}
+		if co.JetStream {
+			dir, cleanup, err := clusterStoreDir(cfg.Persistence)
+			if err != nil {
+				logger.Error(err.Error())
+				return 1
+			}
+			defer cleanup()
+			co.StoreDir = dir
+		}
+		node, err = cluster.Start(context.Background(), co)
 		if err != nil {
 			logger.Error(err.Error())
 			return 1

@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/mastmq/mast/packet"
+	"github.com/mastmq/mast/store"
+)
+
+// This file is the broker's side of a SessionKeeper (a cluster that keeps
+// persistent sessions, so that a client may resume on any node).
+
+// claim asks the cluster for the client's session before it is
+// attached; false when the client was refused.
+func (c *conn) claim(clean bool) (replay func(func(RemoteMessage)), ok bool) {
+	s := c.srv
+	s.mu.Lock()
+	_, local := s.sessions[c.clientID]
+	s.mu.Unlock()
+	rec, replay, err := s.keeper.Claim(c.clientID, clean, local)
+	if err != nil {
+		s.log.Warn("cluster cannot tell where the session of "+c.clientID+" is; refusing the client", "err", err)
+		return nil, c.refuse(packet.ConnRefusedUnavailable, packet.ServerUnavailable, "cluster unavailable")
+	}
+	if rec != nil && !clean {
+		s.adopt(rec)
+	}
+	return replay, true
+}
+
+// adopt makes the session from the cluster's record, in place of a
+// local copy, which is stale.
+func (s *Server) adopt(rec *store.Session) {
+	for {
+		s.mu.Lock()
+		if old := s.sessions[rec.ClientID]; old != nil {
+			old.mu.Lock()
+			oc := old.conn
+			old.mu.Unlock()
+			if oc != nil {
+				s.mu.Unlock()
+				oc.kick(packet.SessionTakenOver, "session taken over on another node")
+				<-oc.done
+				continue
+			}
+			old.handedOff = true
+			s.endSessionLocked(old)
+		}
+		sess := s.sessionFromRecordLocked(rec, time.Now())
+		var ops []store.Op
+		if sess != nil && sess.persistent() {
+			sess.mu.Lock()
+			ops = append(ops, sess.saveOp())
+			sess.mu.Unlock()
+		}
+		s.mu.Unlock()
+		if len(ops) > 0 {
+			s.journal.submitLocal(ops)
+		}
+		return
+	}
+}
+
+// Adopt makes a session from the cluster's record of a session whose
+// node has left the cluster, as an offline session here (its will and
+// expiry run from now), and fills its queue with replay.
+func (s *Server) Adopt(rec *store.Session, replay func(func(RemoteMessage))) {
+	s.adopt(rec)
+	if replay != nil {
+		replay(func(m RemoteMessage) { s.deliverTo(rec.ClientID, m) })
+	}
+}
+
+// ReleaseSession ends this node's copy of a session that another node
+// takes over: its connection, if any, is closed as a takeover (v5
+// DISCONNECT 0x8E), and the cluster's copy is left alone. It reports
+// whether there was one.
+func (s *Server) ReleaseSession(id string) bool {
+	for {
+		s.mu.Lock()
+		sess := s.sessions[id]
+		if sess == nil {
+			s.mu.Unlock()
+			return false
+		}
+		sess.mu.Lock()
+		oc := sess.conn
+		sess.mu.Unlock()
+		if oc != nil {
+			s.mu.Unlock()
+			oc.kick(packet.SessionTakenOver, "session taken over on another node")
+			<-oc.done
+			continue
+		}
+		sess.handedOff = true
+		fire, orphans := s.endSessionLocked(sess)
+		s.mu.Unlock()
+		for _, m := range fire {
+			s.publishWill(m)
+		}
+		s.redispatch(orphans)
+		return true
+	}
+}
+
+// PersistentSessions lists the client ids of the sessions this node
+// holds that outlive their connection.
+func (s *Server) PersistentSessions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, sess := range s.sessions {
+		sess.mu.Lock()
+		if sess.persistent() {
+			ids = append(ids, id)
+		}
+		sess.mu.Unlock()
+	}
+	return ids
+}
+
+// SessionSince is a session's checkpoint for the cluster: every QoS 1/2
+// message that reached this node for it before the returned time has
+// been acknowledged by its client (or dropped by a limit). activity
+// changes whenever a message is queued for it. ok is false when this
+// node holds no such session.
+func (s *Server) SessionSince(id string) (since time.Time, activity uint64, ok bool) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return time.Time{}, 0, false
+	}
+	since = time.Now()
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.ended {
+		return time.Time{}, 0, false
+	}
+	oldest := func(d *delivery) {
+		if d.msg != nil && d.qos > 0 && d.msg.arrived.Before(since) {
+			since = d.msg.arrived
+		}
+	}
+	for _, d := range sess.queue {
+		oldest(d)
+	}
+	for _, d := range sess.out {
+		oldest(d)
+	}
+	return since, sess.seq, true
+}
+
+// SessionRecord is a session's record as the store keeps it.
+func (s *Server) SessionRecord(id string) (*store.Session, bool) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return nil, false
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.ended {
+		return nil, false
+	}
+	return sess.recordLocked(), true
+}
+
+// deliverTo routes a message the cluster replays to one session only.
+func (s *Server) deliverTo(id string, m RemoteMessage) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return
+	}
+	if msg := s.fromRemote(m); msg != nil {
+		msg.only = sess
+		s.publish(msg, nil, nil)
+	}
+}

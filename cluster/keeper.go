@@ -1,0 +1,897 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mastmq/mast/broker"
+	"github.com/mastmq/mast/store"
+	"github.com/mastmq/mast/topic"
+)
+
+// The JetStream state of the cluster: one key-value bucket of session
+// records and one stream of messages kept for persistent sessions. Both
+// are made once, with Options.Replicas replicas; nothing is made per
+// session or per subscription.
+const (
+	sessionBucket = "mast_sessions"
+	logStream     = "MAST_LOG"
+	logRoot       = "mlog."
+	releaseRoot   = "mast.release."
+	// replayMargin is replayed before a session's checkpoint, for the
+	// clocks of the nodes and messages still on their way when it was
+	// taken.
+	replayMargin = 2 * time.Second
+	// checkpointEvery is how often the owner of an active session
+	// records its checkpoint.
+	checkpointEvery = 2 * time.Second
+	opTimeout       = 5 * time.Second
+	logMaxBytes     = 1 << 30
+)
+
+// PartitionQuorum and PartitionAvailable are the partition policies.
+const (
+	PartitionQuorum    = "quorum"
+	PartitionAvailable = "available"
+)
+
+var errNotReady = errors.New("cluster: replicated state not ready (no quorum yet)")
+
+// sessionRecord is a session as the cluster keeps it.
+type sessionRecord struct {
+	// Owner is the node that holds the session now.
+	Owner string `json:"owner"`
+	// Since is the checkpoint: every message kept in the log for this
+	// session before it has been acknowledged by the client.
+	Since   time.Time      `json:"since"`
+	Session *store.Session `json:"session"`
+}
+
+// keeper is a Node's part in the replicated sessions.
+type keeper struct {
+	n        *Node
+	js       jetstream.JetStream
+	replicas int
+	maxAge   time.Duration
+	policy   string
+
+	ready atomic.Bool
+	kv    jetstream.KeyValue // set before ready
+
+	srvMu    sync.RWMutex
+	srv      *broker.Server
+	attached chan struct{} // closed by setServer
+
+	mu sync.Mutex
+	// owned: the sessions this node owns, with the revision of their
+	// record it last wrote or read; a write with another revision is
+	// refused by the cluster (the session has moved).
+	owned map[string]*ownedSession
+	dirty map[string]bool // sessions with a record to write
+	wake  chan struct{}
+
+	pmu   sync.Mutex // guards psubs' membership per session and owners
+	psubs *topic.Trie[struct{}]
+	pset  map[string][]string // session key -> filters in psubs
+	pres  sync.Pool
+	// owners: session key -> owner node, of every session in the cluster.
+	owners map[string]string
+}
+
+type ownedSession struct {
+	rev      uint64
+	latest   *store.Session // nil: delete the record
+	since    time.Time      // checkpoint last written
+	activity uint64
+}
+
+func newKeeper(n *Node, o Options) (*keeper, error) {
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		return nil, err
+	}
+	k := &keeper{
+		n: n, js: js, replicas: o.Replicas, maxAge: o.LogMaxAge, policy: o.Partition,
+		owned:    make(map[string]*ownedSession),
+		dirty:    make(map[string]bool),
+		wake:     make(chan struct{}, 1),
+		attached: make(chan struct{}),
+		psubs:    topic.NewTrie[struct{}](),
+		pset:     make(map[string][]string),
+		owners:   make(map[string]string),
+	}
+	k.pres.New = func() any { return new(topic.Result[struct{}]) }
+	if k.replicas <= 0 {
+		k.replicas = 3
+	}
+	if k.maxAge <= 0 {
+		k.maxAge = 24 * time.Hour
+	}
+	if k.policy == "" {
+		k.policy = PartitionQuorum
+	}
+	if _, err := n.nc.Subscribe(releaseRoot+n.name, k.onRelease); err != nil {
+		return nil, err
+	}
+	go k.setup()
+	go k.saver()
+	return k, nil
+}
+
+func sessionKey(clientID string) string {
+	return "c" + base64.RawURLEncoding.EncodeToString([]byte(clientID))
+}
+
+func keyClient(key string) (string, bool) {
+	if !strings.HasPrefix(key, "c") {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(key[1:])
+	return string(b), err == nil
+}
+
+// setup makes the bucket and the stream, retrying until the cluster has
+// the quorum (and the nodes) for them, then follows the bucket.
+func (k *keeper) setup() {
+	replicas := k.replicas
+	for attempt := 0; ; attempt++ {
+		select {
+		case <-k.n.quit:
+			return
+		default:
+		}
+		err := k.create(replicas)
+		if err == nil {
+			break
+		}
+		if attempt%10 == 0 {
+			k.n.log.Info("cluster: waiting for JetStream quorum", "replicas", replicas, "err", err)
+		}
+		select {
+		case <-k.n.quit:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if err := k.follow(); err != nil {
+		k.n.log.Error("cluster: following the session bucket", "err", err)
+		return
+	}
+	select {
+	case <-k.attached:
+	case <-k.n.quit:
+		return
+	}
+	k.reconcile()
+	k.ready.Store(true)
+	k.n.log.Info(fmt.Sprintf("cluster: replicated sessions ready (%d replicas)", replicas))
+	go k.checkpoints()
+	go k.orphans()
+}
+
+func (k *keeper) create(replicas int) error {
+	// Requests made before the meta leader is known go unanswered: try
+	// often, each briefly.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if kv, err := k.js.KeyValue(ctx, sessionBucket); err == nil {
+		if _, err := k.js.Stream(ctx, logStream); err == nil {
+			k.kv = kv // made by another node (or an earlier run)
+			return nil
+		}
+	}
+	kv, err := k.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   sessionBucket,
+		History:  1,
+		Replicas: replicas,
+		Storage:  jetstream.FileStorage,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = k.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:      logStream,
+		Subjects:  []string{logRoot + ">"},
+		Replicas:  replicas,
+		Storage:   jetstream.FileStorage,
+		Retention: jetstream.LimitsPolicy,
+		Discard:   jetstream.DiscardOld,
+		MaxAge:    k.maxAge,
+		MaxBytes:  logMaxBytes,
+	})
+	if err != nil {
+		return err
+	}
+	k.kv = kv
+	return nil
+}
+
+// follow keeps psubs, the persistent subscriptions of every session in
+// the cluster, from the bucket; it returns once the bucket's present
+// content is in.
+func (k *keeper) follow() error {
+	w, err := k.kv.WatchAll(context.Background())
+	if err != nil {
+		return err
+	}
+	initial := make(chan struct{})
+	go func() {
+		defer w.Stop()
+		first := true
+		for {
+			select {
+			case <-k.n.quit:
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					if first {
+						first = false
+						close(initial)
+					}
+					continue
+				}
+				k.apply(e)
+			}
+		}
+	}()
+	select {
+	case <-initial:
+		return nil
+	case <-time.After(30 * time.Second):
+		return errors.New("no initial state from the session bucket")
+	}
+}
+
+// apply updates psubs from one change of the bucket.
+func (k *keeper) apply(e jetstream.KeyValueEntry) {
+	var filters []string
+	owner, present := "", false
+	if e.Operation() == jetstream.KeyValuePut {
+		var rec sessionRecord
+		if err := json.Unmarshal(e.Value(), &rec); err == nil && rec.Session != nil {
+			owner, present = rec.Owner, true
+			for _, s := range rec.Session.Subscriptions {
+				if _, _, shared := topic.ParseShared(s.Filter); !shared && s.QoS > 0 {
+					filters = append(filters, s.Filter)
+				}
+			}
+		}
+	}
+	key := e.Key()
+	k.pmu.Lock()
+	defer k.pmu.Unlock()
+	if present {
+		k.owners[key] = owner
+	} else {
+		delete(k.owners, key)
+	}
+	for _, f := range k.pset[key] {
+		k.psubs.Unsubscribe(key, f)
+	}
+	for _, f := range filters {
+		k.psubs.Subscribe(key, f, struct{}{})
+	}
+	if len(filters) == 0 {
+		delete(k.pset, key)
+	} else {
+		k.pset[key] = filters
+	}
+}
+
+// persistentInterest reports whether a QoS 1/2 subscription of some
+// persistent session in the cluster matches name.
+func (k *keeper) persistentInterest(name string) bool {
+	r := k.pres.Get().(*topic.Result[struct{}])
+	k.psubs.Match(name, r)
+	found := len(r.Subs) > 0
+	r.Reset()
+	k.pres.Put(r)
+	return found
+}
+
+// logMessage keeps env, the envelope of a message published here, in the
+// log when a persistent session needs it; the wait reports when it is
+// replicated.
+func (k *keeper) logMessage(subj string, env []byte, qos byte, name string) func() error {
+	if qos == 0 {
+		return nil
+	}
+	if !k.ready.Load() {
+		return k.unavailable(errNotReady)
+	}
+	if !k.persistentInterest(name) {
+		return nil
+	}
+	fut, err := k.js.PublishMsgAsync(&nats.Msg{Subject: logRoot + subj, Data: append([]byte(nil), env...)})
+	if err != nil {
+		return k.unavailable(err)
+	}
+	return func() error {
+		select {
+		case <-fut.Ok():
+			return nil
+		case err := <-fut.Err():
+			return k.policyErr(err)
+		case <-time.After(opTimeout):
+			return k.policyErr(errors.New("cluster: no acknowledgement from the log in time"))
+		}
+	}
+}
+
+func (k *keeper) unavailable(err error) func() error {
+	return func() error { return k.policyErr(err) }
+}
+
+// policyErr applies the partition policy to a failure to replicate.
+func (k *keeper) policyErr(err error) error {
+	if k.policy == PartitionAvailable {
+		return nil
+	}
+	return fmt.Errorf("cluster: message not replicated: %w", err)
+}
+
+// Claim implements broker.SessionKeeper.
+func (k *keeper) Claim(clientID string, clean, local bool) (*store.Session, func(func(broker.RemoteMessage)), error) {
+	if !k.ready.Load() {
+		if clean || k.policy == PartitionAvailable {
+			return nil, nil, nil
+		}
+		return nil, nil, errNotReady
+	}
+	key := sessionKey(clientID)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*opTimeout)
+	defer cancel()
+	released := false
+	for attempt := 0; attempt < 5; attempt++ {
+		e, err := k.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, nil, nil // a new session; its first write makes the record
+		}
+		if err != nil {
+			return nil, nil, k.claimErr(err)
+		}
+		var rec sessionRecord
+		if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.Session == nil {
+			k.n.log.Warn("cluster: unreadable session record; starting afresh", "client", clientID, "err", err)
+			_ = k.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+			return nil, nil, nil
+		}
+		if rec.Owner != k.n.name && rec.Owner != "" && !released {
+			released = true
+			if k.release(ctx, rec.Owner, clientID) {
+				continue // it wrote its last state: read it again
+			}
+		}
+		if clean {
+			if err := k.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil {
+				if isWrongRevision(err) {
+					continue
+				}
+				return nil, nil, k.claimErr(err)
+			}
+			k.mu.Lock()
+			delete(k.owned, clientID)
+			k.mu.Unlock()
+			return nil, nil, nil
+		}
+		mine := rec.Owner == k.n.name
+		rec.Owner = k.n.name
+		b, _ := json.Marshal(rec)
+		rev, err := k.kv.Update(ctx, key, b, e.Revision())
+		if err != nil {
+			if isWrongRevision(err) {
+				continue
+			}
+			return nil, nil, k.claimErr(err)
+		}
+		k.mu.Lock()
+		k.owned[clientID] = &ownedSession{rev: rev, latest: rec.Session, since: rec.Since}
+		k.mu.Unlock()
+		if mine && local {
+			return nil, nil, nil // this node's copy is the current one
+		}
+		return rec.Session, k.replay(rec.Session.Subscriptions, rec.Since), nil
+	}
+	return nil, nil, k.claimErr(errors.New("the session record kept changing"))
+}
+
+func (k *keeper) claimErr(err error) error {
+	if k.policy == PartitionAvailable {
+		k.n.log.Warn("cluster: session not claimed; going on with this node's copy (partition: available)", "err", err)
+		return nil
+	}
+	return err
+}
+
+func isWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+}
+
+// release asks owner to hand clientID's session over; false when the
+// owner did not answer (it is gone: the record is all there is).
+func (k *keeper) release(ctx context.Context, owner, clientID string) bool {
+	rctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	_, err := k.n.nc.RequestWithContext(rctx, releaseRoot+owner, []byte(clientID))
+	if err != nil {
+		k.n.log.Info("cluster: owner of a session did not answer; taking it over from its record",
+			"client", clientID, "owner", owner, "err", err)
+		return false
+	}
+	return true
+}
+
+// onRelease hands a session over to the node that asks: it writes the
+// session's last state and checkpoint, then ends the local copy.
+func (k *keeper) onRelease(msg *nats.Msg) {
+	go func() {
+		clientID := string(msg.Data)
+		srv := k.server()
+		var since time.Time
+		held := false
+		if srv != nil {
+			since, _, held = srv.SessionSince(clientID)
+		}
+		k.mu.Lock()
+		o := k.owned[clientID]
+		delete(k.owned, clientID)
+		delete(k.dirty, clientID)
+		k.mu.Unlock()
+		if held {
+			srv.ReleaseSession(clientID)
+		}
+		if o != nil && o.latest != nil && k.ready.Load() {
+			if !held {
+				since = o.since
+			}
+			rec := sessionRecord{Owner: "", Since: since, Session: o.latest} // no owner until claimed
+			b, _ := json.Marshal(rec)
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			_, err := k.kv.Update(ctx, sessionKey(clientID), b, o.rev)
+			cancel()
+			if err != nil {
+				k.n.log.Warn("cluster: last state of a released session not written", "client", clientID, "err", err)
+			}
+		}
+		_ = msg.Respond([]byte("released"))
+	}()
+}
+
+// Mirror implements broker.SessionKeeper: the writes go to the bucket
+// from the saver, latest state first.
+func (k *keeper) Mirror(ops []store.Op) {
+	k.mu.Lock()
+	for _, op := range ops {
+		id := op.ClientID
+		if op.Kind == store.PutSession {
+			id = op.Session.ClientID
+		}
+		o := k.owned[id]
+		if o == nil {
+			o = &ownedSession{}
+			k.owned[id] = o
+		}
+		if op.Kind == store.PutSession {
+			o.latest = op.Session
+		} else {
+			o.latest = nil
+		}
+		k.dirty[id] = true
+	}
+	k.mu.Unlock()
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// saver writes the dirty records, each with the revision this node
+// last saw, so that a node that lost a session cannot overwrite it.
+func (k *keeper) saver() {
+	for {
+		select {
+		case <-k.n.quit:
+			return
+		case <-k.wake:
+		}
+		for !k.ready.Load() {
+			select {
+			case <-k.n.quit:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		k.mu.Lock()
+		ids := make([]string, 0, len(k.dirty))
+		for id := range k.dirty {
+			ids = append(ids, id)
+		}
+		clear(k.dirty)
+		k.mu.Unlock()
+		for _, id := range ids {
+			k.save(id)
+		}
+	}
+}
+
+// save writes one session's record (or deletes it).
+func (k *keeper) save(id string) {
+	k.mu.Lock()
+	o := k.owned[id]
+	if o == nil {
+		k.mu.Unlock()
+		return
+	}
+	latest, rev := o.latest, o.rev
+	since := o.since
+	k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	key := sessionKey(id)
+	var err error
+	var newRev uint64
+	switch {
+	case latest == nil && rev == 0:
+		return
+	case latest == nil:
+		err = k.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	default:
+		if since.IsZero() {
+			since = time.Now()
+		}
+		b, _ := json.Marshal(sessionRecord{Owner: k.n.name, Since: since, Session: latest})
+		if rev == 0 {
+			newRev, err = k.kv.Create(ctx, key, b)
+		} else {
+			newRev, err = k.kv.Update(ctx, key, b, rev)
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	cur := k.owned[id]
+	if cur != o {
+		return // claimed or released meanwhile
+	}
+	switch {
+	case err == nil && latest == nil:
+		delete(k.owned, id)
+	case err == nil:
+		o.rev = newRev
+		o.since = since
+	case isWrongRevision(err):
+		// Another node has the session now: this copy is stale.
+		delete(k.owned, id)
+		k.n.log.Info("cluster: session owned by another node; dropping this node's copy", "client", id)
+		if srv := k.server(); srv != nil {
+			go srv.ReleaseSession(id)
+		}
+	default:
+		k.n.log.Warn("cluster: session record not written; will retry", "client", id, "err", err)
+		k.dirty[id] = true
+		go func() {
+			time.Sleep(time.Second)
+			select {
+			case k.wake <- struct{}{}:
+			default:
+			}
+		}()
+	}
+}
+
+// checkpoints records, for the sessions this node owns that received
+// messages, how far their clients have acknowledged, so that a takeover
+// replays little.
+func (k *keeper) checkpoints() {
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.n.quit:
+			return
+		case <-t.C:
+		}
+		srv := k.server()
+		if srv == nil {
+			continue
+		}
+		k.mu.Lock()
+		ids := make([]string, 0, len(k.owned))
+		for id := range k.owned {
+			ids = append(ids, id)
+		}
+		k.mu.Unlock()
+		woke := false
+		for _, id := range ids {
+			since, activity, ok := srv.SessionSince(id)
+			if !ok {
+				continue
+			}
+			k.mu.Lock()
+			o := k.owned[id]
+			if o != nil && o.latest != nil && o.activity != activity && since.Sub(o.since) >= checkpointEvery {
+				o.activity = activity
+				o.since = since
+				k.dirty[id] = true
+				woke = true
+			}
+			k.mu.Unlock()
+		}
+		if woke {
+			select {
+			case k.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// orphanGrace is how long a session's owner must be missing from the
+// cluster before another node adopts the session.
+const orphanGrace = 3 * time.Second
+
+// orphans adopts the sessions whose owner has left the cluster (or that
+// were released to a node that never claimed them): one surviving node
+// wins each by compare-and-set and holds it as an offline session, so
+// that its will is published once, after its delay, its expiry runs, and
+// its queue fills from the log until its client comes back.
+func (k *keeper) orphans() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	missing := make(map[string]time.Time) // session key -> first seen orphaned
+	for {
+		select {
+		case <-k.n.quit:
+			return
+		case <-t.C:
+		}
+		if !k.n.ns.JetStreamIsCurrent() {
+			continue // cut off from the quorum: adopt nothing
+		}
+		live := k.liveNodes()
+		now := time.Now()
+		var due []string
+		k.pmu.Lock()
+		for key, owner := range k.owners {
+			if owner != "" && live[owner] {
+				delete(missing, key)
+				continue
+			}
+			first, ok := missing[key]
+			if !ok {
+				missing[key] = now
+			} else if now.Sub(first) >= orphanGrace {
+				due = append(due, key)
+			}
+		}
+		for key := range missing {
+			if _, ok := k.owners[key]; !ok {
+				delete(missing, key)
+			}
+		}
+		k.pmu.Unlock()
+		for _, key := range due {
+			delete(missing, key)
+			k.adopt(key, live)
+		}
+	}
+}
+
+// liveNodes is this node and the nodes it has routes to.
+func (k *keeper) liveNodes() map[string]bool {
+	live := map[string]bool{k.n.name: true}
+	if rz, err := k.n.ns.Routez(&server.RoutezOptions{}); err == nil {
+		for _, r := range rz.Routes {
+			live[r.RemoteName] = true
+		}
+	}
+	return live
+}
+
+// adopt claims an orphaned session for this node.
+func (k *keeper) adopt(key string, live map[string]bool) {
+	srv := k.server()
+	clientID, ok := keyClient(key)
+	if srv == nil || !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	e, err := k.kv.Get(ctx, key)
+	if err != nil {
+		return
+	}
+	var rec sessionRecord
+	if json.Unmarshal(e.Value(), &rec) != nil || rec.Session == nil || (rec.Owner != "" && live[rec.Owner]) {
+		return
+	}
+	from := rec.Owner
+	rec.Owner = k.n.name
+	b, _ := json.Marshal(rec)
+	rev, err := k.kv.Update(ctx, key, b, e.Revision())
+	if err != nil {
+		return // another node was quicker, or no quorum
+	}
+	k.mu.Lock()
+	k.owned[clientID] = &ownedSession{rev: rev, latest: rec.Session, since: rec.Since}
+	k.mu.Unlock()
+	k.n.log.Info("cluster: adopted the session of "+clientID+" from a node that left", "from", from)
+	srv.Adopt(rec.Session, k.replay(rec.Session.Subscriptions, rec.Since))
+}
+
+// reconcile drops, once the bucket is readable, the local sessions that
+// another node has taken over while this one was away, and adopts the
+// rest as this node's.
+func (k *keeper) reconcile() {
+	srv := k.server()
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*opTimeout)
+	defer cancel()
+	for _, id := range srv.PersistentSessions() {
+		local, ok := srv.SessionRecord(id)
+		if !ok {
+			continue
+		}
+		e, err := k.kv.Get(ctx, sessionKey(id))
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			k.mu.Lock()
+			k.owned[id] = &ownedSession{latest: local}
+			k.dirty[id] = true
+			k.mu.Unlock()
+		case err != nil:
+			k.n.log.Warn("cluster: checking a restored session", "client", id, "err", err)
+		default:
+			var rec sessionRecord
+			if json.Unmarshal(e.Value(), &rec) == nil && rec.Owner == k.n.name {
+				k.mu.Lock()
+				k.owned[id] = &ownedSession{rev: e.Revision(), latest: local, since: rec.Since}
+				k.dirty[id] = true
+				k.mu.Unlock()
+				continue
+			}
+			srv.ReleaseSession(id)
+		}
+	}
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// replay returns what delivers, to a session taken over from its record,
+// the log's messages for its subscriptions since its checkpoint.
+func (k *keeper) replay(subs []store.Subscription, since time.Time) func(func(broker.RemoteMessage)) {
+	var filters, subjects []string
+	for _, s := range subs {
+		if _, _, shared := topic.ParseShared(s.Filter); shared || s.QoS == 0 {
+			continue
+		}
+		filters = append(filters, s.Filter)
+		for _, subj := range FilterSubjects(s.Filter) {
+			subjects = append(subjects, logRoot+subj)
+		}
+	}
+	if len(filters) == 0 {
+		return nil
+	}
+	if overlapping(subjects) {
+		subjects = []string{logRoot + ">"} // and match here
+	}
+	return func(deliver func(broker.RemoteMessage)) {
+		n, err := k.replayLog(subjects, filters, since, deliver)
+		if err != nil {
+			k.n.log.Warn("cluster: replaying a session's messages", "err", err)
+		}
+		if n > 0 {
+			k.n.log.Info(fmt.Sprintf("cluster: replayed %d messages into a session taken over", n))
+		}
+	}
+}
+
+func (k *keeper) replayLog(subjects, filters []string, since time.Time, deliver func(broker.RemoteMessage)) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if !since.IsZero() {
+		start := since.Add(-replayMargin)
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cfg.OptStartTime = &start
+	}
+	cons, err := k.js.OrderedConsumer(ctx, logStream, cfg)
+	if err != nil {
+		return 0, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	pending := info.NumPending
+	n := 0
+	for pending > 0 {
+		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(opTimeout))
+		if err != nil {
+			return n, err
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			m, _, _, err := decodeEnvelope(msg.Data())
+			if md, err := msg.Metadata(); err == nil {
+				pending = md.NumPending
+				m.Received = md.Timestamp
+			}
+			if err != nil {
+				continue
+			}
+			t, ok := SubjectTopic(strings.TrimPrefix(msg.Subject(), logRoot))
+			if !ok || !matchesAny(filters, t) {
+				continue
+			}
+			m.Topic = t
+			deliver(m)
+			n++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return n, err
+		}
+		if got == 0 {
+			break
+		}
+	}
+	return n, nil
+}
+
+func matchesAny(filters []string, name string) bool {
+	for _, f := range filters {
+		if topic.Match(f, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// overlapping reports whether two subjects share a message (a consumer's
+// filters must not).
+func overlapping(subjects []string) bool {
+	for i := range subjects {
+		for j := i + 1; j < len(subjects); j++ {
+			if server.SubjectsCollide(subjects[i], subjects[j]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (k *keeper) server() *broker.Server {
+	k.srvMu.RLock()
+	defer k.srvMu.RUnlock()
+	return k.srv
+}
+
+func (k *keeper) setServer(srv *broker.Server) {
+	k.srvMu.Lock()
+	defer k.srvMu.Unlock()
+	if k.srv == nil {
+		close(k.attached)
+	}
+	k.srv = srv
+}
