@@ -180,3 +180,25 @@ func (s *Server) deliverTo(id string, m RemoteMessage) {
 		s.publish(msg, nil, nil)
 	}
 }
+
+// KeepRetained sets (or, with an empty payload, deletes) the retained
+// message of a topic from the cluster's copy, without delivering it: a
+// node that was away catches up on the retained messages published
+// meanwhile.
+func (s *Server) KeepRetained(m RemoteMessage) {
+	msg := s.fromRemote(m)
+	if msg == nil {
+		return
+	}
+	msg.retain = true
+	s.storeRetained(msg)
+	if s.journal == nil {
+		return
+	}
+	if len(msg.payload) == 0 {
+		s.journal.submit([]store.Op{{Kind: store.DeleteRetained, Topic: msg.topic}}, false, nil)
+		return
+	}
+	sm := storeMessage(msg)
+	s.journal.submit([]store.Op{{Kind: store.PutRetained, Retained: &sm}}, false, nil)
+}

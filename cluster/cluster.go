@@ -392,7 +392,7 @@ func (n *Node) Forward(m broker.RemoteMessage) func() error {
 	// The account's interest includes our own subscriptions, so this
 	// only skips subjects nobody in the cluster wants; NATS drops the
 	// rest on our side (NoEcho).
-	if !interest && (n.keeper == nil || m.QoS == 0) {
+	if !interest && (n.keeper == nil || (m.QoS == 0 && !m.Retain)) {
 		return nil
 	}
 	n.pubMu.Lock()
@@ -405,7 +405,7 @@ func (n *Node) Forward(m broker.RemoteMessage) func() error {
 		}
 	}
 	if n.keeper != nil {
-		return n.keeper.logMessage(subj, n.buf, m.QoS, m.Topic)
+		return n.keeper.keep(subj, n.buf, m)
 	}
 	return nil
 }

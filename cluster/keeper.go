@@ -28,7 +28,11 @@ const (
 	sessionBucket = "mast_sessions"
 	logStream     = "MAST_LOG"
 	logRoot       = "mlog."
-	releaseRoot   = "mast.release."
+	// retainedStream keeps the last retained message of each topic (an
+	// empty one for a deleted topic).
+	retainedStream = "MAST_RETAINED"
+	keptRoot       = "mret."
+	releaseRoot    = "mast.release."
 	// replayMargin is replayed before a session's checkpoint, for the
 	// clocks of the nodes and messages still on their way when it was
 	// taken.
@@ -174,6 +178,7 @@ func (k *keeper) setup() {
 		return
 	}
 	k.reconcile()
+	k.loadRetained()
 	k.ready.Store(true)
 	k.n.log.Info(fmt.Sprintf("cluster: replicated sessions ready (%d replicas)", replicas))
 	go k.checkpoints()
@@ -186,7 +191,9 @@ func (k *keeper) create(replicas int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if kv, err := k.js.KeyValue(ctx, sessionBucket); err == nil {
-		if _, err := k.js.Stream(ctx, logStream); err == nil {
+		_, err1 := k.js.Stream(ctx, logStream)
+		_, err2 := k.js.Stream(ctx, retainedStream)
+		if err1 == nil && err2 == nil {
 			k.kv = kv // made by another node (or an earlier run)
 			return nil
 		}
@@ -209,6 +216,17 @@ func (k *keeper) create(replicas int) error {
 		Discard:   jetstream.DiscardOld,
 		MaxAge:    k.maxAge,
 		MaxBytes:  logMaxBytes,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = k.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              retainedStream,
+		Subjects:          []string{keptRoot + ">"},
+		Replicas:          replicas,
+		Storage:           jetstream.FileStorage,
+		MaxMsgsPerSubject: 1,
+		Discard:           jetstream.DiscardOld,
 	})
 	if err != nil {
 		return err
@@ -303,32 +321,101 @@ func (k *keeper) persistentInterest(name string) bool {
 	return found
 }
 
-// logMessage keeps env, the envelope of a message published here, in the
-// log when a persistent session needs it; the wait reports when it is
-// replicated.
-func (k *keeper) logMessage(subj string, env []byte, qos byte, name string) func() error {
-	if qos == 0 {
-		return nil
-	}
+// keep keeps env, the envelope of a message published here, in the
+// cluster: in the log when a persistent session needs it (QoS 1/2), and
+// as its topic's retained message when it is retained. The wait reports
+// when a QoS 1/2 message is replicated.
+func (k *keeper) keep(subj string, env []byte, m broker.RemoteMessage) func() error {
 	if !k.ready.Load() {
+		if m.QoS == 0 {
+			return nil
+		}
 		return k.unavailable(errNotReady)
 	}
-	if !k.persistentInterest(name) {
+	var futs []jetstream.PubAckFuture
+	publish := func(root string) error {
+		fut, err := k.js.PublishMsgAsync(&nats.Msg{Subject: root + subj, Data: append([]byte(nil), env...)})
+		if err == nil {
+			futs = append(futs, fut)
+		}
+		return err
+	}
+	if m.Retain {
+		if err := publish(keptRoot); err != nil && m.QoS > 0 {
+			return k.unavailable(err)
+		}
+	}
+	if m.QoS > 0 && k.persistentInterest(m.Topic) {
+		if err := publish(logRoot); err != nil {
+			return k.unavailable(err)
+		}
+	}
+	if m.QoS == 0 || len(futs) == 0 {
 		return nil
 	}
-	fut, err := k.js.PublishMsgAsync(&nats.Msg{Subject: logRoot + subj, Data: append([]byte(nil), env...)})
-	if err != nil {
-		return k.unavailable(err)
-	}
 	return func() error {
-		select {
-		case <-fut.Ok():
-			return nil
-		case err := <-fut.Err():
-			return k.policyErr(err)
-		case <-time.After(opTimeout):
-			return k.policyErr(errors.New("cluster: no acknowledgement from the log in time"))
+		timeout := time.After(opTimeout)
+		for _, fut := range futs {
+			select {
+			case <-fut.Ok():
+			case err := <-fut.Err():
+				return k.policyErr(err)
+			case <-timeout:
+				return k.policyErr(errors.New("cluster: no acknowledgement from JetStream in time"))
+			}
 		}
+		return nil
+	}
+}
+
+// loadRetained takes in the retained messages the cluster keeps, for the
+// ones published while this node was away.
+func (k *keeper) loadRetained() {
+	srv := k.server()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cons, err := k.js.OrderedConsumer(ctx, retainedStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{keptRoot + ">"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		k.n.log.Warn("cluster: reading the retained messages", "err", err)
+		return
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		k.n.log.Warn("cluster: reading the retained messages", "err", err)
+		return
+	}
+	n := 0
+	for pending := info.NumPending; pending > 0; {
+		batch, err := cons.Fetch(int(min(pending, 1024)), jetstream.FetchMaxWait(opTimeout))
+		if err != nil {
+			break
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			if md, err := msg.Metadata(); err == nil {
+				pending = md.NumPending
+			}
+			m, _, _, err := decodeEnvelope(msg.Data())
+			if err != nil {
+				continue
+			}
+			t, ok := SubjectTopic(strings.TrimPrefix(msg.Subject(), keptRoot))
+			if !ok {
+				continue
+			}
+			m.Topic = t
+			srv.KeepRetained(m)
+			n++
+		}
+		if got == 0 {
+			break
+		}
+	}
+	if n > 0 {
+		k.n.log.Info(fmt.Sprintf("cluster: %d retained messages from the cluster", n))
 	}
 }
 

@@ -42,43 +42,9 @@ func startJetStreamCluster(t testing.TB, n int) []*jsNode {
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			node, err := cluster.Start(ctx, cluster.Options{
-				NodeName: fmt.Sprintf("node%d", i+1), ClusterListen: ports[i], Routes: routes,
-				JetStream: true, StoreDir: t.TempDir(), Replicas: 3,
-			})
-			if err != nil {
-				errs <- err
-				return
-			}
-			srv, err := broker.Open(broker.Options{SysInterval: -1, Remote: node, Store: memory.New()})
-			if err != nil {
-				errs <- err
-				return
-			}
-			node.Attach(srv)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				errs <- err
-				return
-			}
-			go srv.Serve(ln)
-			stopped := false
-			stop := func() {
-				if stopped {
-					return
-				}
-				stopped = true
-				// Leave the cluster first, as a crash would: nothing the
-				// broker does while shutting down reaches the others.
-				node.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(ctx)
-			}
-			nodes[i] = &jsNode{testNode: &testNode{srv: srv, node: node, addr: ln.Addr().String()}, stop: stop}
-			errs <- nil
+			var err error
+			nodes[i], err = startJSNode(t, fmt.Sprintf("node%d", i+1), ports[i], routes)
+			errs <- err
 		}()
 	}
 	for range n {
@@ -100,6 +66,43 @@ func startJetStreamCluster(t testing.TB, n int) []*jsNode {
 		return true
 	})
 	return nodes
+}
+
+// startJSNode starts one node with replicated sessions.
+func startJSNode(t testing.TB, name, listen string, routes []string) (*jsNode, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	node, err := cluster.Start(ctx, cluster.Options{
+		NodeName: name, ClusterListen: listen, Routes: routes,
+		JetStream: true, StoreDir: t.TempDir(), Replicas: 3,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := broker.Open(broker.Options{SysInterval: -1, Remote: node, Store: memory.New()})
+	if err != nil {
+		return nil, err
+	}
+	node.Attach(srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve(ln)
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		// Leave the cluster first, as a crash would: nothing the broker
+		// does while shutting down reaches the others.
+		node.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}
+	return &jsNode{testNode: &testNode{srv: srv, node: node, addr: ln.Addr().String()}, stop: stop}, nil
 }
 
 func waitForLong(t testing.TB, what string, d time.Duration, cond func() bool) {
@@ -210,6 +213,39 @@ func TestReplicatedSessions(t *testing.T) {
 			t.Fatalf("after the move: got %s", m.Topic)
 		}
 		s2.leave(t)
+	})
+
+	t.Run("RetainedForLateNodes", func(t *testing.T) {
+		// Retained messages are kept in the cluster: a node that joins
+		// later has them, including deletions.
+		pub.publish(t, "kept/a", "A", 1, true)
+		pub.publish(t, "kept/b", "B", 1, true)
+		pub.publish(t, "kept/b", "", 1, true) // deleted
+		pub.publish(t, "kept/c", "C1", 1, true)
+		pub.publish(t, "kept/c", "C2", 1, true)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		n4, err := startJSNode(t, "node4", addr, []string{n1.node.RouteURL(), n2.node.RouteURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n4.stop)
+		waitForLong(t, "node 4 ready", 30*time.Second, n4.node.SessionsReady)
+		s := connect(t, n4.addr, "late-reader")
+		s.subscribe(t, 1, "kept/#")
+		got := map[string]string{}
+		for range 2 {
+			m := s.next(t)
+			got[m.Topic] = string(m.Payload)
+		}
+		s.none(t)
+		if fmt.Sprint(got) != "map[kept/a:A kept/c:C2]" {
+			t.Fatalf("retained on the late node: %v", got)
+		}
 	})
 
 	t.Run("NodeLost", func(t *testing.T) {
