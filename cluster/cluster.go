@@ -137,10 +137,13 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	sopts := &server.Options{
 		ServerName: o.NodeName,
-		Host:       "127.0.0.1", // the client port is for this process only
-		Port:       server.RANDOM_PORT,
-		NoSigs:     true,
-		NoLog:      true,
+		// The client port is for this process only: on loopback, at a
+		// random port (DontListen would be tighter, but routes wait for a
+		// client listener).
+		Host:   "127.0.0.1",
+		Port:   server.RANDOM_PORT,
+		NoSigs: true,
+		NoLog:  true,
 		Cluster: server.ClusterOpts{
 			Name: o.ClusterName,
 			Host: host,
@@ -583,9 +586,17 @@ type natsLogger struct{ l *slog.Logger }
 func (g natsLogger) Noticef(f string, v ...any) { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
 func (g natsLogger) Warnf(f string, v ...any)   { g.l.Warn("nats: " + fmt.Sprintf(f, v...)) }
 func (g natsLogger) Fatalf(f string, v ...any)  { g.l.Error("nats: " + fmt.Sprintf(f, v...)) }
-func (g natsLogger) Errorf(f string, v ...any)  { g.l.Error("nats: " + fmt.Sprintf(f, v...)) }
-func (g natsLogger) Debugf(f string, v ...any)  { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
-func (g natsLogger) Tracef(f string, v ...any)  { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Errorf(f string, v ...any) {
+	msg := fmt.Sprintf(f, v...)
+	if strings.Contains(msg, "trying to connect to route") {
+		// Seeds that are not up yet: NATS retries them.
+		g.l.Warn("nats: " + msg)
+		return
+	}
+	g.l.Error("nats: " + msg)
+}
+func (g natsLogger) Debugf(f string, v ...any) { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Tracef(f string, v ...any) { g.l.Debug("nats: " + fmt.Sprintf(f, v...)) }
 
 var (
 	_ broker.Remote        = (*Node)(nil)

@@ -470,6 +470,9 @@ func (f *file) apply(c *Config) (*Config, error) {
 			}
 			c.Cluster.LogMaxAge = time.Duration(*cs.LogMaxAge)
 		}
+		if c.Cluster.JetStream && c.Cluster.Name == "" {
+			return nil, errors.New("cluster: name is required (each node needs its own for the replicated sessions; or set jetstream: false)")
+		}
 		switch cs.Partition {
 		case "", "quorum", "available":
 			c.Cluster.Partition = cs.Partition

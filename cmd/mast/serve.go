@@ -38,6 +38,8 @@ func runServe(args []string, _, stderr io.Writer) int {
 	memory := fs.Bool("memory", false, "keep everything in memory: nothing survives a restart")
 	durability := fs.String("durability", "", "when writes are synced: sync (default), batch or none")
 	httpAddr := fs.String("http", "", "serve the dashboard, /metrics, /healthz, /readyz and /api/v1 on `host:port`")
+	var cf clusterFlags
+	cf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -73,6 +75,9 @@ func runServe(args []string, _, stderr io.Writer) int {
 		}
 		if *httpAddr != "" {
 			cfg.HTTP.Listen = *httpAddr
+		}
+		if err := cf.apply(cfg); err != nil {
+			return nil, err
 		}
 		if err := cfg.CheckExposure(); err != nil {
 			return nil, err
