@@ -29,6 +29,10 @@ type Options struct {
 	// SIGHUP). An error means the new configuration was refused and the
 	// running one stays; its text is returned to the caller.
 	Reload func() error
+	// Cluster, when set, returns this node's view of the cluster
+	// (cluster.Node.Status) for GET /api/v1/cluster, encoded as JSON.
+	// Nil: the node is not clustered and the endpoint answers 404.
+	Cluster func() any
 }
 
 // Server is the HTTP handler set.

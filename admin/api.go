@@ -51,6 +51,7 @@ func (a *Server) mountAPI() {
 	add("DELETE /api/v1/retained", a.deleteRetained)
 	add("POST /api/v1/publish", a.publish)
 	add("POST /api/v1/reload", a.reload)
+	add("GET /api/v1/cluster", a.getCluster)
 	add("GET /api/v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		w.Write(openAPISpec)
@@ -416,4 +417,15 @@ func (a *Server) reload(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+}
+
+// errNotClustered is the 404 of GET /api/v1/cluster on a single node.
+const errNotClustered = "this node is not clustered (no cluster.listen in its configuration)"
+
+func (a *Server) getCluster(w http.ResponseWriter, _ *http.Request) {
+	if a.opts.Cluster == nil {
+		writeError(w, http.StatusNotFound, errNotClustered)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.opts.Cluster())
 }

@@ -104,7 +104,7 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 
 	var replay func(func(RemoteMessage))
 	if s.keeper != nil {
-		if replay, ok = c.claim(p.CleanStart); !ok {
+		if replay, ok = c.claim(p.CleanStart, granted); !ok {
 			return false
 		}
 	}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/mastmq/mast/packet"
@@ -12,12 +14,12 @@ import (
 
 // claim asks the cluster for the client's session before it is
 // attached; false when the client was refused.
-func (c *conn) claim(clean bool) (replay func(func(RemoteMessage)), ok bool) {
+func (c *conn) claim(clean bool, expiry uint32) (replay func(func(RemoteMessage)), ok bool) {
 	s := c.srv
 	s.mu.Lock()
 	_, local := s.sessions[c.clientID]
 	s.mu.Unlock()
-	rec, replay, err := s.keeper.Claim(c.clientID, clean, local)
+	rec, replay, err := s.keeper.Claim(c.clientID, clean, local, expiry > 0)
 	if err != nil {
 		s.log.Warn("cluster cannot tell where the session of "+c.clientID+" is; refusing the client", "err", err)
 		return nil, c.refuse(packet.ConnRefusedUnavailable, packet.ServerUnavailable, "cluster unavailable")
@@ -119,27 +121,41 @@ func (s *Server) PersistentSessions() []string {
 	return ids
 }
 
-// SessionSince is a session's checkpoint for the cluster: every QoS 1/2
-// message that reached this node for it before the returned time has
-// been acknowledged by its client (or dropped by a limit). activity
-// changes whenever a message is queued for it. ok is false when this
-// node holds no such session.
-func (s *Server) SessionSince(id string) (since time.Time, activity uint64, ok bool) {
+// Checkpoint is how far a session has got, for the cluster.
+type Checkpoint struct {
+	// Since: every QoS 1/2 message that reached this node for the
+	// session before it has been acknowledged by its client (or
+	// dropped by a limit).
+	Since time.Time
+	// Activity changes whenever a message is queued for the session.
+	Activity uint64
+	// Acked are the cluster ids of the last messages the client
+	// acknowledged.
+	Acked []uint64
+	// Pending are the QoS 1/2 messages queued for the session or sent
+	// and not yet acknowledged, oldest first (filled by
+	// SessionCheckpoint with pending true).
+	Pending []RemoteMessage
+}
+
+// SessionCheckpoint is a session's checkpoint, with its pending messages
+// when pending is set; false when this node holds no such session.
+func (s *Server) SessionCheckpoint(id string, pending bool) (Checkpoint, bool) {
 	s.mu.Lock()
 	sess := s.sessions[id]
 	s.mu.Unlock()
 	if sess == nil {
-		return time.Time{}, 0, false
+		return Checkpoint{}, false
 	}
-	since = time.Now()
+	cp := Checkpoint{Since: time.Now()}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.ended {
-		return time.Time{}, 0, false
+		return Checkpoint{}, false
 	}
 	oldest := func(d *delivery) {
-		if d.msg != nil && d.qos > 0 && d.msg.arrived.Before(since) {
-			since = d.msg.arrived
+		if d.msg != nil && d.qos > 0 && d.msg.arrived.Before(cp.Since) {
+			cp.Since = d.msg.arrived
 		}
 	}
 	for _, d := range sess.queue {
@@ -148,7 +164,27 @@ func (s *Server) SessionSince(id string) (since time.Time, activity uint64, ok b
 	for _, d := range sess.out {
 		oldest(d)
 	}
-	return since, sess.seq, true
+	cp.Activity = sess.seq
+	cp.Acked = slices.Clone(sess.acked)
+	if pending {
+		var ds []*delivery
+		for _, d := range sess.out {
+			ds = append(ds, d)
+		}
+		ds = append(ds, sess.queue...)
+		slices.SortFunc(ds, func(a, b *delivery) int { return cmp.Compare(a.seq, b.seq) })
+		for _, d := range ds {
+			if d.msg == nil || d.qos == 0 || d.pubrel {
+				continue
+			}
+			if rm, ok := s.toRemote(d.msg); ok {
+				rm.QoS = d.qos
+				rm.Received = d.msg.arrived
+				cp.Pending = append(cp.Pending, rm)
+			}
+		}
+	}
+	return cp, true
 }
 
 // SessionRecord is a session's record as the store keeps it.
@@ -167,13 +203,22 @@ func (s *Server) SessionRecord(id string) (*store.Session, bool) {
 	return sess.recordLocked(), true
 }
 
-// deliverTo routes a message the cluster replays to one session only.
+// deliverTo routes a message the cluster replays to one session only,
+// unless the session has it already.
 func (s *Server) deliverTo(id string, m RemoteMessage) {
 	s.mu.Lock()
 	sess := s.sessions[id]
 	s.mu.Unlock()
 	if sess == nil {
 		return
+	}
+	if m.ID != 0 {
+		sess.mu.Lock()
+		has := sess.hasLocked(m.ID)
+		sess.mu.Unlock()
+		if has {
+			return
+		}
 	}
 	if msg := s.fromRemote(m); msg != nil {
 		msg.only = sess

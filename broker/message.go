@@ -30,6 +30,9 @@ type message struct {
 	// only, on a message the cluster replays into one session, limits
 	// its routing to that session; such a message is not retained again.
 	only *session
+	// cid is the cluster's id of the message (its origin node's run and
+	// sequence number); 0 outside a cluster.
+	cid uint64
 }
 
 // messageSize is a lower bound of the PUBLISH size that carries m, used to

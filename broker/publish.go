@@ -307,11 +307,15 @@ func (s *Server) publish(m *message, extra []store.Op, done func(n int, err erro
 	if s.journal != nil && m.qos > 0 {
 		pend = &pending{}
 	}
-	n := s.deliverMatches(m, r, pend)
 	var wait func() error // the cluster keeping the message
 	if s.remote != nil {
-		wait = s.forward(m)
+		// Before local delivery, which then carries the cluster's id.
+		var id uint64
+		if id, wait = s.forward(m); id != 0 {
+			m.cid = id
+		}
 	}
+	n := s.deliverMatches(m, r, pend)
 	r.Reset() // drop the sessions it points to before pooling it
 	s.results.Put(r)
 	if pend == nil {

@@ -32,13 +32,14 @@ import (
 // Both methods may be called with broker locks held (Server.mu when a
 // session ends) and from many goroutines at once: they must be quick,
 // must not block on the network, and must not call back into the Server.
-// Forward may keep m.Payload: it is never modified. It returns, for a
+// Forward may keep m.Payload: it is never modified. It returns the id
+// the cluster gives the message (see RemoteMessage.ID) and, for a
 // QoS 1/2 message the cluster must keep (some persistent session in the
 // cluster needs it), a wait for that to be done, which the broker calls
 // before acknowledging the message to its publisher; nil otherwise.
 type Remote interface {
 	Interest(filter string, delta int)
-	Forward(m RemoteMessage) (wait func() error)
+	Forward(m RemoteMessage) (id uint64, wait func() error)
 }
 
 // SessionKeeper is a Remote that keeps persistent sessions in the
@@ -49,7 +50,8 @@ type SessionKeeper interface {
 	// this node the owner of the client's session: a node that holds it
 	// now ends its copy first (and kicks its connection). With clean,
 	// the cluster's copy is dropped. local says whether this node holds
-	// a session for the client now.
+	// a session for the client now; persistent, whether the new
+	// connection's session outlives it (expiry > 0).
 	//
 	// It returns the cluster's record when this node must build the
 	// session from it (nil when there is none, or this node's own copy
@@ -57,7 +59,7 @@ type SessionKeeper interface {
 	// session is attached, the messages the session missed while no
 	// node held it. An error means the cluster cannot tell now (no
 	// quorum): the client is refused as "server unavailable".
-	Claim(clientID string, clean, local bool) (*store.Session, func(deliver func(RemoteMessage)), error)
+	Claim(clientID string, clean, local, persistent bool) (*store.Session, func(deliver func(RemoteMessage)), error)
 	// Mirror receives, after each store commit, the writes of
 	// persistent sessions (PutSession and DeleteSession ops) for the
 	// cluster's copy. It runs on the journal's goroutine and must not
@@ -86,6 +88,9 @@ type RemoteMessage struct {
 	// Received, on a message the cluster replays, is when the cluster
 	// first kept it; zero means now.
 	Received time.Time
+	// ID identifies the message in the cluster (the same on every node
+	// and in replays); 0 when unknown.
+	ID uint64
 }
 
 // remoteState is the broker's side of a Remote: the reference count of
@@ -142,12 +147,22 @@ func (rs *remoteState) count(filter string, delta int) {
 }
 
 // forward hands a locally published message to the Remote and returns
-// the Remote's wait, if any.
-func (s *Server) forward(m *message) func() error {
+// the id the cluster gave it and the Remote's wait, if any.
+func (s *Server) forward(m *message) (uint64, func() error) {
 	if strings.HasPrefix(m.publisher, remotePublisher) || sysTopic(m.topic) {
-		return nil
+		return 0, nil
 	}
-	rm := RemoteMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain}
+	rm, ok := s.toRemote(m)
+	if !ok {
+		return 0, nil
+	}
+	return s.remote.r.Forward(rm)
+}
+
+// toRemote is m as it crosses to another node; false when it has
+// expired or its properties cannot be encoded.
+func (s *Server) toRemote(m *message) (RemoteMessage, bool) {
+	rm := RemoteMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, ID: m.cid}
 	if m.props != nil || !m.expiry.IsZero() {
 		var p packet.Properties
 		if m.props != nil {
@@ -156,7 +171,7 @@ func (s *Server) forward(m *message) func() error {
 		if !m.expiry.IsZero() {
 			left := m.remainingExpiry(time.Now())
 			if left == 0 {
-				return nil // expired on the way [MQTT-3.3.2-5]
+				return rm, false // expired on the way [MQTT-3.3.2-5]
 			}
 			p.MessageExpiry = left
 			p.Set(packet.PropMessageExpiry)
@@ -164,11 +179,11 @@ func (s *Server) forward(m *message) func() error {
 		b, err := packet.AppendProperties(nil, packet.PUBLISH, &p)
 		if err != nil {
 			s.log.Warn("message not forwarded to the cluster: bad properties", "topic", m.topic, "err", err)
-			return nil
+			return rm, false
 		}
 		rm.Properties = b
 	}
-	return s.remote.r.Forward(rm)
+	return rm, true
 }
 
 // remotePublisher marks messages from the cluster: U+0000 cannot start a
@@ -205,6 +220,7 @@ func (s *Server) fromRemote(m RemoteMessage) *message {
 		publisher: remotePublisher + m.Origin,
 		arrived:   time.Now(),
 		share:     m.Share,
+		cid:       m.ID,
 	}
 	if !m.Received.IsZero() && m.Received.Before(msg.arrived) {
 		// Replayed: its age (and a session's checkpoint) counts from

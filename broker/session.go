@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,11 @@ type session struct {
 	// handedOff: the session ends here because another node took it
 	// over; the cluster's copy stays and its will is not this node's.
 	handedOff bool
+	// acked holds the cluster ids of the last messages the client
+	// acknowledged (a ring, made on first use in a cluster), so that a
+	// replay of the cluster's log skips them.
+	acked    []uint64
+	ackedPos int
 }
 
 // subOptions are one subscription's options as granted.
@@ -283,6 +289,7 @@ func (s *session) ack(pid uint16) bool {
 	}
 	delete(s.out, pid)
 	s.sending--
+	s.noteAckedLocked(d)
 	s.compactOrderLocked()
 	if ops := s.appendDeleteLocked(nil, d); len(ops) > 0 {
 		// A lost delete means one more redelivery of a QoS 1 message
@@ -315,12 +322,51 @@ func (s *session) pubrec(pid uint16, failed bool) (bool, []store.Op) {
 		return true, ops
 	}
 	d.pubrel = true
+	s.noteAckedLocked(d) // the client has it: exactly once from here
 	var ops []store.Op
 	if s.persistent() {
 		ops = append(ops, store.Op{Kind: store.PutOutbound, Outbound: s.recordOutbound(d)})
 	}
 	d.msg = nil // only the packet id is needed now
 	return true, ops
+}
+
+// ackedRing is how many acknowledged cluster ids a session remembers.
+const ackedRing = 256
+
+// noteAckedLocked remembers that the client has d's message.
+func (s *session) noteAckedLocked(d *delivery) {
+	if d.msg == nil || d.msg.cid == 0 || s.srv.keeper == nil {
+		return
+	}
+	if s.acked == nil {
+		s.acked = make([]uint64, 0, ackedRing)
+	}
+	if len(s.acked) < ackedRing {
+		s.acked = append(s.acked, d.msg.cid)
+		return
+	}
+	s.acked[s.ackedPos] = d.msg.cid
+	s.ackedPos = (s.ackedPos + 1) % ackedRing
+}
+
+// hasLocked reports whether the session has, or has acknowledged, the
+// message with cluster id cid.
+func (s *session) hasLocked(cid uint64) bool {
+	if slices.Contains(s.acked, cid) {
+		return true
+	}
+	for _, d := range s.queue {
+		if d.msg != nil && d.msg.cid == cid {
+			return true
+		}
+	}
+	for _, d := range s.out {
+		if d.msg != nil && d.msg.cid == cid {
+			return true
+		}
+	}
+	return false
 }
 
 // compactOrderLocked drops acknowledged ids from the front of the send

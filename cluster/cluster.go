@@ -54,6 +54,10 @@ type Options struct {
 	// LogMaxAge bounds how long a message is kept for persistent
 	// sessions; default 24h.
 	LogMaxAge time.Duration
+	// Secret authenticates the routes between the nodes; every node
+	// must have the same. Empty: routes are not authenticated (keep the
+	// cluster listener on a private network or loopback).
+	Secret string
 	// Partition is the partition policy: PartitionQuorum (default) keeps
 	// persistent state only with a quorum of replicas (publishers of
 	// QoS 1/2 messages for persistent sessions, and clients resuming a
@@ -133,6 +137,9 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
+		if o.Secret != "" && u.User == nil {
+			u.User = url.UserPassword(routeUser(o.Secret), o.Secret)
+		}
 		routes = append(routes, u)
 	}
 	sopts := &server.Options{
@@ -140,14 +147,17 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		// The client port is for this process only: on loopback, at a
 		// random port (DontListen would be tighter, but routes wait for a
 		// client listener).
-		Host:   "127.0.0.1",
-		Port:   server.RANDOM_PORT,
-		NoSigs: true,
-		NoLog:  true,
+		Host:       "127.0.0.1",
+		Port:       server.RANDOM_PORT,
+		NoSigs:     true,
+		NoLog:      true,
+		MaxPayload: 8 << 20, // room for a session handover
 		Cluster: server.ClusterOpts{
-			Name: o.ClusterName,
-			Host: host,
-			Port: port,
+			Name:     o.ClusterName,
+			Host:     host,
+			Port:     port,
+			Username: routeUser(o.Secret),
+			Password: o.Secret,
 		},
 		Routes: routes,
 	}
@@ -243,11 +253,11 @@ func (n *Node) Attach(srv *broker.Server) {
 }
 
 // Claim implements broker.SessionKeeper (a no-op without JetStream).
-func (n *Node) Claim(clientID string, clean, local bool) (*store.Session, func(func(broker.RemoteMessage)), error) {
+func (n *Node) Claim(clientID string, clean, local, persistent bool) (*store.Session, func(func(broker.RemoteMessage)), error) {
 	if n.keeper == nil {
 		return nil, nil, nil
 	}
-	return n.keeper.Claim(clientID, clean, local)
+	return n.keeper.Claim(clientID, clean, local, persistent)
 }
 
 // Mirror implements broker.SessionKeeper (a no-op without JetStream).
@@ -383,7 +393,7 @@ func queueName(group, filter string) string {
 // Forward implements broker.Remote: it publishes m on its subject when
 // some node has interest in it, and keeps a QoS 1/2 message in the
 // cluster's log when some persistent session needs it.
-func (n *Node) Forward(m broker.RemoteMessage) func() error {
+func (n *Node) Forward(m broker.RemoteMessage) (uint64, func() error) {
 	subj := TopicSubject(m.Topic)
 	pubSubj := subj
 	if m.Retain {
@@ -396,11 +406,12 @@ func (n *Node) Forward(m broker.RemoteMessage) func() error {
 	// only skips subjects nobody in the cluster wants; NATS drops the
 	// rest on our side (NoEcho).
 	if !interest && (n.keeper == nil || (m.QoS == 0 && !m.Retain)) {
-		return nil
+		return 0, nil
 	}
 	n.pubMu.Lock()
 	defer n.pubMu.Unlock()
 	n.seq++
+	id := messageID(n.epoch, n.seq)
 	n.buf = appendEnvelope(n.buf[:0], n.name, n.epoch, n.seq, m)
 	if interest {
 		if err := n.nc.Publish(pubSubj, n.buf); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -408,9 +419,15 @@ func (n *Node) Forward(m broker.RemoteMessage) func() error {
 		}
 	}
 	if n.keeper != nil {
-		return n.keeper.keep(subj, n.buf, m)
+		return id, n.keeper.keep(subj, n.buf, id, m)
 	}
-	return nil
+	return id, nil
+}
+
+// messageID is a message's id in the cluster, from its origin's run
+// (a random epoch) and sequence number.
+func messageID(epoch, seq uint64) uint64 {
+	return epoch ^ (seq * 0x9E3779B97F4A7C15)
 }
 
 // receive routes what other nodes forward, one message at a time and in
@@ -432,6 +449,7 @@ func (n *Node) receive() {
 			n.log.Warn("cluster: malformed message", "subject", msg.Subject, "err", err)
 			continue
 		}
+		m.ID = messageID(epoch, seq)
 		if share, ok := n.shares.Load(msg.Sub); ok {
 			// Picked for one shared group: one copy per group and
 			// message, no duplicates to drop.
@@ -565,6 +583,14 @@ func splitHostPort(hp string) (string, int, error) {
 		host = "0.0.0.0"
 	}
 	return host, port, nil
+}
+
+// routeUser is the route user name that goes with a secret.
+func routeUser(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "mast"
 }
 
 func parseRoute(r string) (*url.URL, error) {

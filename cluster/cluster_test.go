@@ -509,3 +509,29 @@ func collectShared(t testing.TB, count int, members ...*sub) map[string]int {
 	}
 	return per
 }
+
+func TestRouteSecret(t *testing.T) {
+	start := func(name, secret string, routes ...string) *cluster.Node {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n, err := cluster.Start(ctx, cluster.Options{NodeName: name, ClusterListen: "127.0.0.1:0", Routes: routes, Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	a := start("a", "s3cret")
+	b := start("b", "s3cret", a.RouteURL())
+	waitFor(t, "a route between nodes sharing the secret", func() bool { return a.NumRoutes() > 0 && b.NumRoutes() > 0 })
+	c := start("c", "wrong", a.RouteURL())
+	d := start("d", "", a.RouteURL())
+	// c and d keep trying; a accepts neither. Give them a few attempts.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if c.NumRoutes() > 0 || d.NumRoutes() > 0 {
+			t.Fatalf("a node without the secret joined: c %d routes, d %d", c.NumRoutes(), d.NumRoutes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -3,9 +3,11 @@ package cluster
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -208,14 +210,15 @@ func (k *keeper) create(replicas int) error {
 		return err
 	}
 	_, err = k.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:      logStream,
-		Subjects:  []string{logRoot + ">"},
-		Replicas:  replicas,
-		Storage:   jetstream.FileStorage,
-		Retention: jetstream.LimitsPolicy,
-		Discard:   jetstream.DiscardOld,
-		MaxAge:    k.maxAge,
-		MaxBytes:  logMaxBytes,
+		Name:       logStream,
+		Subjects:   []string{logRoot + ">"},
+		Replicas:   replicas,
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		Discard:    jetstream.DiscardOld,
+		MaxAge:     k.maxAge,
+		MaxBytes:   logMaxBytes,
+		Duplicates: 2 * keepTimeout,
 	})
 	if err != nil {
 		return err
@@ -227,6 +230,7 @@ func (k *keeper) create(replicas int) error {
 		Storage:           jetstream.FileStorage,
 		MaxMsgsPerSubject: 1,
 		Discard:           jetstream.DiscardOld,
+		Duplicates:        2 * keepTimeout,
 	})
 	if err != nil {
 		return err
@@ -325,20 +329,24 @@ func (k *keeper) persistentInterest(name string) bool {
 // cluster: in the log when a persistent session needs it (QoS 1/2), and
 // as its topic's retained message when it is retained. The wait reports
 // when a QoS 1/2 message is replicated.
-func (k *keeper) keep(subj string, env []byte, m broker.RemoteMessage) func() error {
+func (k *keeper) keep(subj string, env []byte, id uint64, m broker.RemoteMessage) func() error {
 	if !k.ready.Load() {
-		if m.QoS == 0 {
-			return nil
-		}
-		return k.unavailable(errNotReady)
+		// Starting up: which sessions need it is not known yet. The
+		// local store keeps this node's own sessions' copies meanwhile.
+		return nil
 	}
-	var futs []jetstream.PubAckFuture
+	var pubs []*keptPublish
 	publish := func(root string) error {
-		fut, err := k.js.PublishMsgAsync(&nats.Msg{Subject: root + subj, Data: append([]byte(nil), env...)})
-		if err == nil {
-			futs = append(futs, fut)
+		msg := &nats.Msg{Subject: root + subj, Data: append([]byte(nil), env...), Header: nats.Header{}}
+		// The id lets JetStream drop a resend of a message it has (a
+		// resend after its leader was lost, say).
+		msg.Header.Set(jetstream.MsgIDHeader, root+strconv.FormatUint(id, 36))
+		fut, err := k.js.PublishMsgAsync(msg)
+		if err != nil {
+			return err
 		}
-		return err
+		pubs = append(pubs, &keptPublish{msg: msg, fut: fut})
+		return nil
 	}
 	if m.Retain {
 		if err := publish(keptRoot); err != nil && m.QoS > 0 {
@@ -350,21 +358,57 @@ func (k *keeper) keep(subj string, env []byte, m broker.RemoteMessage) func() er
 			return k.unavailable(err)
 		}
 	}
-	if m.QoS == 0 || len(futs) == 0 {
+	if m.QoS == 0 || len(pubs) == 0 {
 		return nil
 	}
 	return func() error {
-		timeout := time.After(opTimeout)
-		for _, fut := range futs {
-			select {
-			case <-fut.Ok():
-			case err := <-fut.Err():
+		deadline := time.Now().Add(keepTimeout)
+		for _, p := range pubs {
+			if err := k.await(p, deadline); err != nil {
 				return k.policyErr(err)
-			case <-timeout:
-				return k.policyErr(errors.New("cluster: no acknowledgement from JetStream in time"))
 			}
 		}
 		return nil
+	}
+}
+
+// keepTimeout bounds how long a publisher's acknowledgement waits for
+// JetStream, resends included (a stream elects a new leader within a few
+// seconds of losing one).
+const keepTimeout = 10 * time.Second
+
+// keptPublish is a message on its way into a stream.
+type keptPublish struct {
+	msg *nats.Msg
+	fut jetstream.PubAckFuture
+}
+
+// await waits for p's acknowledgement, sending it again (same id) when
+// the stream had no leader or did not answer, until deadline.
+func (k *keeper) await(p *keptPublish, deadline time.Time) error {
+	for {
+		wait := min(time.Until(deadline), 2*time.Second)
+		var err error
+		select {
+		case <-p.fut.Ok():
+			return nil
+		case err = <-p.fut.Err():
+		case <-time.After(wait):
+			err = errors.New("cluster: no acknowledgement from JetStream in time")
+		}
+		if time.Until(deadline) <= 0 {
+			return err
+		}
+		select {
+		case <-k.n.quit:
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+		fut, perr := k.js.PublishMsgAsync(p.msg)
+		if perr != nil {
+			return perr
+		}
+		p.fut = fut
 	}
 }
 
@@ -375,7 +419,7 @@ func (k *keeper) loadRetained() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cons, err := k.js.OrderedConsumer(ctx, retainedStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{keptRoot + ">"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		FilterSubjects: []string{keptRoot + ">"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, MaxResetAttempts: 3,
 	})
 	if err != nil {
 		k.n.log.Warn("cluster: reading the retained messages", "err", err)
@@ -432,7 +476,7 @@ func (k *keeper) policyErr(err error) error {
 }
 
 // Claim implements broker.SessionKeeper.
-func (k *keeper) Claim(clientID string, clean, local bool) (*store.Session, func(func(broker.RemoteMessage)), error) {
+func (k *keeper) Claim(clientID string, clean, local, persistent bool) (*store.Session, func(func(broker.RemoteMessage)), error) {
 	if !k.ready.Load() {
 		if clean || k.policy == PartitionAvailable {
 			return nil, nil, nil
@@ -443,12 +487,31 @@ func (k *keeper) Claim(clientID string, clean, local bool) (*store.Session, func
 	ctx, cancel := context.WithTimeout(context.Background(), 2*opTimeout)
 	defer cancel()
 	released := false
+	var handed handover
 	for attempt := 0; attempt < 5; attempt++ {
 		e, err := k.kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, nil, nil // a new session; its first write makes the record
+			if !persistent {
+				return nil, nil, nil
+			}
+			// A new persistent session: its record now, so that a
+			// connection to another node right after finds it here.
+			if err := k.createRecord(ctx, clientID); err != nil {
+				if isWrongRevision(err) {
+					continue // made elsewhere meanwhile
+				}
+				return nil, nil, k.claimErr(err)
+			}
+			return nil, nil, nil
 		}
 		if err != nil {
+			if clean {
+				// A clean session needs nothing from the cluster; a
+				// copy left elsewhere is dropped when its owner next
+				// writes it (or on its expiry).
+				k.n.log.Warn("cluster: session record not readable for a clean start", "client", clientID, "err", err)
+				return nil, nil, nil
+			}
 			return nil, nil, k.claimErr(err)
 		}
 		var rec sessionRecord
@@ -459,7 +522,8 @@ func (k *keeper) Claim(clientID string, clean, local bool) (*store.Session, func
 		}
 		if rec.Owner != k.n.name && rec.Owner != "" && !released {
 			released = true
-			if k.release(ctx, rec.Owner, clientID) {
+			var ok bool
+			if handed, ok = k.release(ctx, rec.Owner, clientID); ok {
 				continue // it wrote its last state: read it again
 			}
 		}
@@ -491,9 +555,29 @@ func (k *keeper) Claim(clientID string, clean, local bool) (*store.Session, func
 		if mine && local {
 			return nil, nil, nil // this node's copy is the current one
 		}
-		return rec.Session, k.replay(rec.Session.Subscriptions, rec.Since), nil
+		return rec.Session, k.replay(rec.Session.Subscriptions, rec.Since, handed), nil
 	}
 	return nil, nil, k.claimErr(errors.New("the session record kept changing"))
+}
+
+// createRecord makes the record of a new session owned by this node; its
+// first write (from the broker's journal) fills it in.
+func (k *keeper) createRecord(ctx context.Context, clientID string) error {
+	now := time.Now()
+	sess := &store.Session{ClientID: clientID}
+	b, _ := json.Marshal(sessionRecord{Owner: k.n.name, Since: now, Session: sess})
+	rev, err := k.kv.Create(ctx, sessionKey(clientID), b)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	if o := k.owned[clientID]; o != nil && o.latest != nil {
+		o.rev, o.since = rev, now // already mirrored: the saver writes it
+	} else {
+		k.owned[clientID] = &ownedSession{rev: rev, latest: sess, since: now}
+	}
+	k.mu.Unlock()
+	return nil
 }
 
 func (k *keeper) claimErr(err error) error {
@@ -504,24 +588,107 @@ func (k *keeper) claimErr(err error) error {
 	return err
 }
 
+// isWrongRevision reports a compare-and-set conflict (replicated
+// streams report it as 10164, single ones as 10071).
 func isWrongRevision(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) ||
-		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		(errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
 }
 
 // release asks owner to hand clientID's session over; false when the
 // owner did not answer (it is gone: the record is all there is).
-func (k *keeper) release(ctx context.Context, owner, clientID string) bool {
+func (k *keeper) release(ctx context.Context, owner, clientID string) (handover, bool) {
 	rctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	_, err := k.n.nc.RequestWithContext(rctx, releaseRoot+owner, []byte(clientID))
+	reply, err := k.n.nc.RequestWithContext(rctx, releaseRoot+owner, []byte(clientID))
 	if err != nil {
 		k.n.log.Info("cluster: owner of a session did not answer; taking it over from its record",
 			"client", clientID, "owner", owner, "err", err)
-		return false
+		return handover{}, false
 	}
-	return true
+	h, err := decodeHandover(reply.Data)
+	if err != nil {
+		k.n.log.Warn("cluster: malformed session handover", "client", clientID, "owner", owner, "err", err)
+	}
+	return h, true
+}
+
+// handover is what a node gives with a session it releases: the ids of
+// the messages its client acknowledged last, and the messages queued or
+// in flight (which the log may not hold, if they were published before
+// the publishing node knew of the session).
+type handover struct {
+	acked   []uint64
+	pending []broker.RemoteMessage
+}
+
+// maxHandover bounds a handover's size; pending messages beyond it are
+// left to the log.
+const maxHandover = 7 << 20
+
+// Handover: uvarint n | n × 8-byte id | then each pending message:
+// uvarint len + topic | 8-byte id | 8-byte received (Unix ns) |
+// uvarint len + envelope.
+func encodeHandover(cp broker.Checkpoint) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(cp.Acked)))
+	for _, id := range cp.Acked {
+		b = binary.LittleEndian.AppendUint64(b, id)
+	}
+	var env []byte
+	for _, m := range cp.Pending {
+		env = appendEnvelope(env[:0], m.Origin, 0, 0, m)
+		if len(b)+len(env)+len(m.Topic)+32 > maxHandover {
+			break
+		}
+		b = binary.AppendUvarint(b, uint64(len(m.Topic)))
+		b = append(b, m.Topic...)
+		b = binary.LittleEndian.AppendUint64(b, m.ID)
+		b = binary.LittleEndian.AppendUint64(b, uint64(m.Received.UnixNano()))
+		b = binary.AppendUvarint(b, uint64(len(env)))
+		b = append(b, env...)
+	}
+	return b
+}
+
+func decodeHandover(b []byte) (handover, error) {
+	var h handover
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b))/8 {
+		return h, errEnvelope
+	}
+	b = b[k:]
+	for range n {
+		h.acked = append(h.acked, binary.LittleEndian.Uint64(b))
+		b = b[8:]
+	}
+	for len(b) > 0 {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return h, errEnvelope
+		}
+		topic := string(b[k : k+int(l)])
+		b = b[k+int(l):]
+		if len(b) < 16 {
+			return h, errEnvelope
+		}
+		id := binary.LittleEndian.Uint64(b)
+		received := time.Unix(0, int64(binary.LittleEndian.Uint64(b[8:])))
+		b = b[16:]
+		l, k = binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return h, errEnvelope
+		}
+		m, _, _, err := decodeEnvelope(b[k : k+int(l)])
+		if err != nil {
+			return h, err
+		}
+		b = b[k+int(l):]
+		m.Topic, m.ID, m.Received = topic, id, received
+		h.pending = append(h.pending, m)
+	}
+	return h, nil
 }
 
 // onRelease hands a session over to the node that asks: it writes the
@@ -530,11 +697,12 @@ func (k *keeper) onRelease(msg *nats.Msg) {
 	go func() {
 		clientID := string(msg.Data)
 		srv := k.server()
-		var since time.Time
+		var cp broker.Checkpoint
 		held := false
 		if srv != nil {
-			since, _, held = srv.SessionSince(clientID)
+			cp, held = srv.SessionCheckpoint(clientID, true)
 		}
+		since := cp.Since
 		k.mu.Lock()
 		o := k.owned[clientID]
 		delete(k.owned, clientID)
@@ -556,7 +724,7 @@ func (k *keeper) onRelease(msg *nats.Msg) {
 				k.n.log.Warn("cluster: last state of a released session not written", "client", clientID, "err", err)
 			}
 		}
-		_ = msg.Respond([]byte("released"))
+		_ = msg.Respond(encodeHandover(cp))
 	}()
 }
 
@@ -705,10 +873,11 @@ func (k *keeper) checkpoints() {
 		k.mu.Unlock()
 		woke := false
 		for _, id := range ids {
-			since, activity, ok := srv.SessionSince(id)
+			cp, ok := srv.SessionCheckpoint(id, false)
 			if !ok {
 				continue
 			}
+			since, activity := cp.Since, cp.Activity
 			k.mu.Lock()
 			o := k.owned[id]
 			if o != nil && o.latest != nil && o.activity != activity && since.Sub(o.since) >= checkpointEvery {
@@ -818,7 +987,7 @@ func (k *keeper) adopt(key string, live map[string]bool) {
 	k.owned[clientID] = &ownedSession{rev: rev, latest: rec.Session, since: rec.Since}
 	k.mu.Unlock()
 	k.n.log.Info("cluster: adopted the session of "+clientID+" from a node that left", "from", from)
-	srv.Adopt(rec.Session, k.replay(rec.Session.Subscriptions, rec.Since))
+	srv.Adopt(rec.Session, k.replay(rec.Session.Subscriptions, rec.Since, handover{}))
 }
 
 // reconcile drops, once the bucket is readable, the local sessions that
@@ -863,9 +1032,13 @@ func (k *keeper) reconcile() {
 	}
 }
 
-// replay returns what delivers, to a session taken over from its record,
-// the log's messages for its subscriptions since its checkpoint.
-func (k *keeper) replay(subs []store.Subscription, since time.Time) func(func(broker.RemoteMessage)) {
+// replay returns what delivers, to a session taken over, the messages
+// its former node handed over, then the log's messages for its
+// subscriptions since its checkpoint, but for those its client
+// acknowledged there. It returns at once; the replay goes on in the
+// background, retrying while the log has no leader (as just after a node
+// is lost), for up to replayFor.
+func (k *keeper) replay(subs []store.Subscription, since time.Time, h handover) func(func(broker.RemoteMessage)) {
 	var filters, subjects []string
 	for _, s := range subs {
 		if _, _, shared := topic.ParseShared(s.Filter); shared || s.QoS == 0 {
@@ -876,28 +1049,72 @@ func (k *keeper) replay(subs []store.Subscription, since time.Time) func(func(br
 			subjects = append(subjects, logRoot+subj)
 		}
 	}
-	if len(filters) == 0 {
+	if len(filters) == 0 && len(h.pending) == 0 {
 		return nil
 	}
 	if overlapping(subjects) {
 		subjects = []string{logRoot + ">"} // and match here
 	}
+	skipped := make(map[uint64]bool, len(h.acked))
+	for _, id := range h.acked {
+		skipped[id] = true
+	}
 	return func(deliver func(broker.RemoteMessage)) {
-		n, err := k.replayLog(subjects, filters, since, deliver)
-		if err != nil {
-			k.n.log.Warn("cluster: replaying a session's messages", "err", err)
+		for _, m := range h.pending {
+			deliver(m)
 		}
-		if n > 0 {
-			k.n.log.Info(fmt.Sprintf("cluster: replayed %d messages into a session taken over", n))
+		if len(filters) == 0 {
+			return
 		}
+		go func() {
+			filtered := func(m broker.RemoteMessage) {
+				if !skipped[m.ID] {
+					deliver(m)
+				}
+			}
+			deadline := time.Now().Add(replayFor)
+			var from uint64 // the last log sequence read
+			total := 0
+			for attempt := 1; ; attempt++ {
+				n, err := k.replayLog(subjects, filters, since, &from, filtered)
+				total += n
+				if err == nil {
+					if total > 0 {
+						k.n.log.Info(fmt.Sprintf("cluster: replayed %d messages into a session taken over", total))
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					k.n.log.Error("cluster: replaying a session's messages failed; some may be missing", "err", err, "attempts", attempt)
+					return
+				}
+				k.n.log.Info("cluster: replaying a session's messages; retrying", "err", err, "attempt", attempt)
+				select {
+				case <-k.n.quit:
+					return
+				case <-time.After(time.Duration(min(attempt, 10)) * 200 * time.Millisecond):
+				}
+			}
+		}()
 	}
 }
 
-func (k *keeper) replayLog(subjects, filters []string, since time.Time, deliver func(broker.RemoteMessage)) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+// replayFor bounds the retries of a replay.
+const replayFor = 2 * time.Minute
+
+func (k *keeper) replayLog(subjects, filters []string, since time.Time, from *uint64, deliver func(broker.RemoteMessage)) (int, error) {
+	// Short requests: while the log elects a leader they go unanswered,
+	// and the caller is better off trying again soon.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if !since.IsZero() {
+	// A consumer lost with its stream's leader is remade a few times,
+	// then Fetch fails and the caller starts again from where it got.
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverAllPolicy, MaxResetAttempts: 3}
+	switch {
+	case *from > 0: // an earlier attempt got this far
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = *from + 1
+	case !since.IsZero():
 		start := since.Add(-replayMargin)
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		cfg.OptStartTime = &start
@@ -906,28 +1123,40 @@ func (k *keeper) replayLog(subjects, filters []string, since time.Time, deliver 
 	if err != nil {
 		return 0, err
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	pending := info.NumPending
-	n := 0
-	for pending > 0 {
-		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(opTimeout))
+	// Read to the end, then on until replaySettle has passed with
+	// nothing new: just after a node is lost, the log's new leader may
+	// still be applying entries it had agreed to. Live copies of what
+	// comes meanwhile are dropped by the broker (same id). A consumer
+	// that says it has messages but gives none is stalled (made during
+	// a change of leader): the caller tries again with a new one.
+	start := time.Now()
+	n, stalls := 0, 0
+	for {
+		ictx, icancel := context.WithTimeout(context.Background(), 3*time.Second)
+		info, err := cons.Info(ictx)
+		icancel()
+		if err != nil {
+			return n, err
+		}
+		if info.NumPending == 0 && time.Since(start) >= replaySettle {
+			return n, nil
+		}
+		batch, err := cons.Fetch(int(min(max(info.NumPending, 1), 256)), jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return n, err
 		}
 		got := 0
 		for msg := range batch.Messages() {
 			got++
-			m, _, _, err := decodeEnvelope(msg.Data())
+			m, epoch, seq, err := decodeEnvelope(msg.Data())
 			if md, err := msg.Metadata(); err == nil {
-				pending = md.NumPending
 				m.Received = md.Timestamp
+				*from = md.Sequence.Stream
 			}
 			if err != nil {
 				continue
 			}
+			m.ID = messageID(epoch, seq)
 			t, ok := SubjectTopic(strings.TrimPrefix(msg.Subject(), logRoot))
 			if !ok || !matchesAny(filters, t) {
 				continue
@@ -939,12 +1168,17 @@ func (k *keeper) replayLog(subjects, filters []string, since time.Time, deliver 
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return n, err
 		}
-		if got == 0 {
-			break
+		if got > 0 || info.NumPending == 0 {
+			stalls = 0
+		} else if stalls++; stalls >= 3 {
+			return n, errors.New("cluster: log consumer stalled")
 		}
 	}
-	return n, nil
 }
+
+// replaySettle is how long a replay goes on reading the log after it
+// has caught up.
+const replaySettle = 3 * time.Second
 
 func matchesAny(filters []string, name string) bool {
 	for _, f := range filters {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -37,6 +38,9 @@ type Cluster struct {
 	// Partition is the partition policy: "quorum" (default) or
 	// "available" (see cluster.Options.Partition).
 	Partition string
+	// Secret, shared by every node, authenticates the routes between
+	// them; required when Listen is reachable from other machines.
+	Secret string
 }
 
 // Config is everything `mast serve` needs.
@@ -177,6 +181,7 @@ type clusterSpec struct {
 	Replicas  *int      `yaml:"replicas"`
 	LogMaxAge *duration `yaml:"log_max_age"`
 	Partition string    `yaml:"partition"`
+	Secret    string    `yaml:"secret"`
 }
 
 type httpSpec struct {
@@ -454,7 +459,8 @@ func (f *file) apply(c *Config) (*Config, error) {
 		if cs.Listen == "" {
 			return nil, errors.New("cluster: listen is required")
 		}
-		c.Cluster = Cluster{Name: cs.Name, Listen: cs.Listen, Routes: cs.Routes, JetStream: true, Replicas: 3, LogMaxAge: 24 * time.Hour}
+		c.Cluster = Cluster{Name: cs.Name, Listen: cs.Listen, Routes: cs.Routes, JetStream: true, Replicas: 3,
+			LogMaxAge: 24 * time.Hour, Secret: cs.Secret}
 		if cs.JetStream != nil {
 			c.Cluster.JetStream = *cs.JetStream
 		}
@@ -611,6 +617,9 @@ func ParseDurability(s string) (broker.Durability, error) {
 // is authenticated by a password file or by requiring client
 // certificates; a listener's own Auth, when set, replaces the global one.
 func (c *Config) CheckExposure() error {
+	if c.Cluster.Listen != "" && c.Cluster.Secret == "" && !loopbackHostPort(c.Cluster.Listen) {
+		return fmt.Errorf("cluster listener %s is reachable from other machines: set cluster.secret (the same on every node)", c.Cluster.Listen)
+	}
 	if c.HTTP.Listen != "" && c.HTTP.Token == "" {
 		if l, err := listener.Parse(c.HTTP.Listen); err != nil || !l.IsLoopback() {
 			return fmt.Errorf("http listener %s is reachable from other machines: set http.token", c.HTTP.Listen)
@@ -633,4 +642,17 @@ func (c *Config) CheckExposure() error {
 		}
 	}
 	return nil
+}
+
+// loopbackHostPort reports whether host:port names a loopback address.
+func loopbackHostPort(hp string) bool {
+	host, _, err := net.SplitHostPort(hp)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mastmq/mast/broker"
+	"github.com/mastmq/mast/cluster"
 	"github.com/mastmq/mast/packet"
 )
 
@@ -21,6 +22,7 @@ import (
 type Metrics struct {
 	reg      *prometheus.Registry
 	srv      atomic.Pointer[broker.Server]
+	cluster  atomic.Pointer[func() cluster.Status]
 	latency  prometheus.Histogram
 	commit   *prometheus.HistogramVec
 	commitOp prometheus.Histogram
@@ -47,7 +49,7 @@ func New() *Metrics {
 	})
 	m.reg.MustRegister(m.latency, m.commit, m.commitOp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		statsCollector{m})
+		statsCollector{m}, clusterCollector{m})
 	return m
 }
 

@@ -459,6 +459,59 @@
     if (retain) setTimeout(loadTopics, 300);
   });
 
+  // ---- cluster --------------------------------------------------------
+
+  let clustered = true; // until GET /api/v1/cluster says 404
+
+  async function loadCluster() {
+    if (!clustered) return;
+    let c;
+    try {
+      c = await api("GET", "/api/v1/cluster");
+    } catch (e) {
+      if (e.status === 404) clustered = false; // a single node: no card
+      return;
+    }
+    $("#cluster").hidden = false;
+    $("#nav-cluster").hidden = false;
+    $("#cluster-name").textContent = c.cluster;
+    const up = c.members.filter((m) => m.connected).length;
+    $("#cluster-summary").textContent = "this node: " + c.node + " · " + up + " of " + c.members.length +
+      " members connected · " + c.routes + " routes";
+    $("#members-table tbody").replaceChildren(...c.members.map(memberRow));
+    const js = c.jetstream;
+    let hint = js.enabled ? "Meta leader: " + (js.meta_leader || "none") : "JetStream is off on this node.";
+    if (js.error) hint += " — " + js.error;
+    $("#cluster-js").textContent = hint;
+    $("#streams-table tbody").replaceChildren(...js.streams.map(streamRow));
+    $("#streams-empty").hidden = js.streams.length > 0;
+  }
+
+  function memberRow(m) {
+    const state = m.self ? "this node" : m.connected ? "connected" : "no route";
+    return el("tr", { class: m.connected ? "" : "offline" },
+      el("td", {}, m.name), el("td", {}, state), el("td", { class: "mono" }, m.address || ""),
+      el("td", { class: "num" }, m.self ? "" : m.routes || 0),
+      el("td", { class: "num" }, m.rtt_seconds ? (m.rtt_seconds * 1000).toFixed(2) + " ms" : ""),
+      el("td", {}, m.connected_since ? new Date(m.connected_since).toLocaleString() : ""));
+  }
+
+  function streamRow(s) {
+    const name = s.kv_bucket ? s.name + " (KV " + s.kv_bucket + ")" : s.name;
+    if (s.unavailable) {
+      return el("tr", { class: "offline" }, el("td", {}, name), el("td", { colspan: "4" }, s.unavailable));
+    }
+    const peers = el("td", {});
+    s.peers.forEach((p, i) => {
+      if (i > 0) peers.append(", ");
+      const behind = !p.current || p.lag > 0;
+      peers.append(el("span", { class: behind ? "lag" : "", title: p.leader ? "leader" : p.current ? "current" : "not current" },
+        p.name + (p.leader ? " ★" : "") + " (" + p.lag + ")"));
+    });
+    return el("tr", {}, el("td", {}, name), el("td", {}, s.leader || "none"), peers,
+      el("td", { class: "num" }, fmtNum(s.messages)), el("td", { class: "num" }, fmtBytes(s.bytes)));
+  }
+
   // ---- toasts and refresh ----------------------------------------------
 
   function toast(text, bad) {
@@ -471,6 +524,7 @@
     loadBroker().catch((e) => toast(e.message, true));
     loadClients().catch(() => {});
     loadTopics();
+    loadCluster();
   }
 
   // authorized asks the server whether the token we hold (if any) is the
@@ -491,6 +545,7 @@
     refreshAll();
     startStream();
     setInterval(() => loadClients().catch(() => {}), 2000);
+    setInterval(loadCluster, 5000);
     setInterval(() => { if (!document.querySelector("#topic-tree details:hover")) loadTopics(); }, 10000);
   }
 

@@ -157,7 +157,7 @@ func clusterStoreDir(p config.Persistence) (dir string, cleanup func(), err erro
 		}
 		return dir, func() { os.RemoveAll(dir) }, nil
 	}
-	dir, err = filepath.Abs(filepath.Join(p.DataDir, "cluster"))
+	dir, err = filepath.Abs(filepath.Join(p.DataDir, pebblestore.ClusterDir))
 	if err != nil {
 		return "", nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -28,8 +29,12 @@ func (f *clusterFlags) register(fs *flag.FlagSet) {
 }
 
 func (f *clusterFlags) apply(cfg *config.Config) error {
+	secret := os.Getenv("MAST_CLUSTER_SECRET")
 	set := f.node != "" || f.listen != "" || len(f.routes) > 0 || f.jetstream != "" || f.replicas != 0 || f.partition != ""
 	if !set {
+		if secret != "" && cfg.Cluster.Listen != "" {
+			cfg.Cluster.Secret = secret
+		}
 		return nil
 	}
 	c := &cfg.Cluster
@@ -44,6 +49,10 @@ func (f *clusterFlags) apply(cfg *config.Config) error {
 	}
 	if f.node != "" {
 		c.Name = f.node
+	}
+	if secret != "" {
+		// From the environment, not a flag: a flag shows in ps.
+		c.Secret = secret
 	}
 	if len(f.routes) > 0 {
 		c.Routes = append([]string(nil), f.routes...)

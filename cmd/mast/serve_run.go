@@ -122,7 +122,7 @@ func (r *running) run(cfg *config.Config) int {
 			NodeName: cfg.Cluster.Name, ClusterListen: cfg.Cluster.Listen,
 			Routes: cfg.Cluster.Routes, Logger: logger.With("component", "cluster"),
 			JetStream: cfg.Cluster.JetStream, Replicas: cfg.Cluster.Replicas,
-			LogMaxAge: cfg.Cluster.LogMaxAge, Partition: cfg.Cluster.Partition,
+			LogMaxAge: cfg.Cluster.LogMaxAge, Partition: cfg.Cluster.Partition, Secret: cfg.Cluster.Secret,
 		}
 		if co.JetStream {
 			dir, cleanup, err := clusterStoreDir(cfg.Persistence)
@@ -148,8 +148,12 @@ func (r *running) run(cfg *config.Config) int {
 		return 1
 	}
 	m.Attach(srv)
+	var clusterStatus func() any // GET /api/v1/cluster; nil: 404
 	if node != nil {
 		node.Attach(srv)
+		m.AttachCluster(node.Status)
+		clusterStatus = func() any { return node.Status() }
+		defer node.PublishSys(srv, opts.SysInterval)() // $SYS/broker/cluster/..., stopped before node.Close
 	}
 	r.srv = srv
 	r.errc = make(chan error, 16)
@@ -171,7 +175,8 @@ func (r *running) run(cfg *config.Config) int {
 	defer stopBridges()
 	var web *admin.Server
 	if cfg.HTTP.Listen != "" {
-		web = admin.New(srv, m, admin.Options{Token: cfg.HTTP.Token, WebSocketURL: r.webSocketURL(), Reload: r.reload})
+		web = admin.New(srv, m, admin.Options{Token: cfg.HTTP.Token, WebSocketURL: r.webSocketURL(), Reload: r.reload,
+			Cluster: clusterStatus})
 		hln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
 			logger.Error("cannot open http listener", "address", cfg.HTTP.Listen, "err", err)

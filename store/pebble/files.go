@@ -18,9 +18,16 @@ const (
 	fileOther                 // LOCK, other markers, temporary files, lost+found
 )
 
+// ClusterDir is the subdirectory of a data directory where a cluster
+// node keeps its replicas (package cluster's JetStream files); the
+// store leaves it alone.
+const ClusterDir = "cluster"
+
 func fileKind(name string) int {
 	switch {
 	case name == "LOCK" || name == "lost+found":
+		return fileOther
+	case name == ClusterDir:
 		return fileOther
 	case name == "CURRENT" || strings.HasPrefix(name, "marker.manifest."):
 		return fileManifestMarker
