@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -12,16 +14,17 @@ import (
 	"github.com/mastmq/mast/packet"
 )
 
-// conn is one network connection and the client speaking on it.
+// conn is one network connection and the client speaking on it. Its
+// fields are ordered to keep it small: a large broker holds one per idle
+// client.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
-	rd     packet.Reader
+	rd     *packet.Reader // nil while parked
 	in     lazyReader
 	remote string
 
 	// Set by CONNECT, then read-only.
-	version     byte
 	clientID    string
 	username    string
 	keepAlive   time.Duration
@@ -29,37 +32,54 @@ type conn struct {
 	sess        *session
 	// authClient is the client as the Authenticator and Authorizer see it.
 	authClient *auth.Client
+	// outAliases is owned by the writer goroutine, inAliases by the
+	// reader.
+	outAliases map[string]uint16
+	inAliases  map[uint16]string
 	maxOut     uint32 // client's Maximum Packet Size, 0 when unlimited
-	// aliasMaxOut is the client's Topic Alias Maximum; outAliases is owned
-	// by the writer goroutine.
+	// aliasMaxOut is the client's Topic Alias Maximum.
 	aliasMaxOut uint16
-	outAliases  map[string]uint16
-	// inAliases belongs to the reader goroutine.
-	inAliases map[uint16]string
+	version     byte
 	// problemInfo is false when a v5 client asked for no reason strings
 	// [MQTT-3.1.2-29].
 	problemInfo bool
 
+	// Reader goroutine state. due is the keep-alive deadline in Unix
+	// nanoseconds (0: none), which the parker reads while the connection
+	// is parked.
+	due      int64
+	parkable bool // the connection may park (park.go)
+	waiting  bool // in waitPacket: a timeout is not a stall mid-packet
+	// softDL: past CONNECT on a connection that can park, the socket's
+	// read deadline only wakes the reader (to park, say); c.due decides
+	// when the client has run out of time.
+	softDL bool
+	// fd and pk are guarded by the parker's lock.
+	fd int32 // the socket's descriptor while parked
+	pk parkLinks
+
 	// Outbound queue.
 	outMu      sync.Mutex
-	outq       []outItem
-	outBytes   int
 	outClosed  bool
 	writing    bool // a writer goroutine is running
-	wake       chan struct{}
-	drained    chan struct{}
-	writerDone chan struct{}
+	writerGone bool // the writer has closed the connection
+	outq       []outItem
+	outBytes   int
+	wake       chan struct{} // wakes a writer waiting for more; nil when none waits
+	drained    chan struct{} // made by the first waitOutbound that waits
+	writerDone chan struct{} // see writerExited
 	dropped    atomic.Uint64
 	lopts      *ListenerOptions // nil for ServeConn
 	pubRate    bucket           // reader goroutine only
-	// pending bounds the QoS 1/2 PUBLISH packets waiting for the store.
+	// pending bounds the QoS 1/2 PUBLISH packets waiting for the store;
+	// nil without a store.
 	pending chan struct{}
 
 	// How the connection ended, decided by the reader or by kick.
 	endMu      sync.Mutex
 	normal     bool // DISCONNECT 0x00 received: no will [MQTT-3.1.2-10]
-	kickReason byte // set when the server closed the connection
 	kicked     bool
+	kickReason byte          // set when the server closed the connection
 	done       chan struct{} // closed once cleanup has finished
 }
 
@@ -67,19 +87,17 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv:         s,
 		nc:          nc,
-		rd:          packet.Reader{MaxSize: int(s.lim().MaxPacketSize)},
 		remote:      nc.RemoteAddr().String(),
 		problemInfo: true,
-		drained:     make(chan struct{}, 1),
-		wake:        make(chan struct{}, 1),
-		writerDone:  make(chan struct{}),
+		parkable:    canPark(nc),
 		done:        make(chan struct{}),
-		pending:     make(chan struct{}, s.lim().ReceiveMaximum),
 	}
-	c.in.src = countingReader{nc, &s.stats.bytesReceived}
+	if s.journal != nil {
+		c.pending = make(chan struct{}, s.lim().ReceiveMaximum)
+	}
+	c.in.src = (*connSource)(c)
 	c.in.busy = true // CONNECT is on its way
 	c.in.keep = 2    // and SUBSCRIBE, usually, right after CONNACK
-	c.rd.R = &c.in
 	return c
 }
 
@@ -92,9 +110,12 @@ func (c *conn) run() {
 			c.cleanup()
 		}
 	}()
-	c.srv.connLog("New connection from " + c.remote + " on port " + localPort(c.nc) + ".")
+	if !c.srv.opts.NoConnectionMessages && c.srv.log.Enabled(context.Background(), slog.LevelInfo) {
+		c.srv.connLog("New connection from " + c.remote + " on port " + localPort(c.nc) + ".")
+	}
 	// A socket that sends no CONNECT in time is closed.
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.lim().ConnectTimeout))
+	c.takeReader()
 	p, err := c.rd.Read()
 	if err != nil {
 		var cp *packet.Connect
@@ -119,26 +140,52 @@ func (c *conn) run() {
 	// sit idle for hours, so it goes on in a fresh goroutine whose stack
 	// is small.
 	handedOff = true
-	go c.readLoop()
+	go c.readLoop(false)
 }
 
-// readLoop reads and handles packets until the connection ends. After a
-// SUBSCRIBE or UNSUBSCRIBE with nothing more to read it hands over to a
-// fresh goroutine, for the same reason as run.
-func (c *conn) readLoop() {
+// readLoop reads and handles packets until the connection ends or parks
+// (park.go); resumed is set when it takes over a parked connection. A
+// connection that cannot park hands over to a fresh goroutine after a
+// SUBSCRIBE or UNSUBSCRIBE with nothing more to read, for the same reason
+// as run.
+func (c *conn) readLoop(resumed bool) {
 	handedOff := false
 	defer func() {
 		if !handedOff {
 			c.cleanup()
 		}
 	}()
-	for {
-		if c.keepAlive > 0 {
-			// One and a half times the keep alive [MQTT-3.1.2-24].
-			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		} else {
-			c.nc.SetReadDeadline(time.Time{})
+	if resumed {
+		if c.isKicked() {
+			return
 		}
+		c.in.busy = true // woken because there is something to read
+	}
+	c.takeReader()
+	c.softDL = c.parkable
+	for {
+		if !c.parkable {
+			if c.keepAlive > 0 {
+				// One and a half times the keep alive [MQTT-3.1.2-24].
+				c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+			} else {
+				c.nc.SetReadDeadline(time.Time{})
+			}
+		} else if c.in.r == c.in.w {
+			parked, err := c.waitPacket(resumed)
+			if parked {
+				handedOff = true
+				return
+			}
+			if err != nil {
+				c.readFailed(err, c.clientID)
+				return
+			}
+		} else if c.keepAlive > 0 {
+			// A packet already buffered: the clock restarts [MQTT-3.1.2-24].
+			c.setDue(time.Now())
+		}
+		resumed = false
 		p, err := c.rd.Read()
 		if err != nil {
 			c.readFailed(err, c.clientID)
@@ -149,9 +196,24 @@ func (c *conn) readLoop() {
 		if !c.handle(p) {
 			return
 		}
-		if (t == packet.SUBSCRIBE || t == packet.UNSUBSCRIBE) && c.in.r == c.in.w {
+		if c.in.r != c.in.w {
+			continue
+		}
+		switch {
+		case c.parkable && (t == packet.SUBSCRIBE || t == packet.UNSUBSCRIBE || t == packet.PINGREQ):
+			// A client that has subscribed, or pings because it had
+			// nothing else to send, is likely to go quiet: park now
+			// rather than after parkIdle, so that a wave of pings from
+			// many clients costs little.
+			c.setDue(time.Now())
+			if c.park() == parkDone {
+				handedOff = true
+				return
+			}
+			// Not parked: a closing connection's next wait fails.
+		case !c.parkable && (t == packet.SUBSCRIBE || t == packet.UNSUBSCRIBE):
 			handedOff = true
-			go c.readLoop()
+			go c.readLoop(false)
 			return
 		}
 	}
@@ -285,6 +347,8 @@ func (c *conn) kick(reason byte, why string) {
 	// not read after a short grace.
 	c.nc.SetReadDeadline(time.Now())
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	// A parked connection has no reader to unblock: one is started.
+	c.unparkToClose()
 }
 
 func (c *conn) isKicked() bool {
@@ -298,13 +362,14 @@ func (c *conn) isKicked() bool {
 func (c *conn) cleanup() {
 	c.closeAfterWrites()
 	select {
-	case <-c.writerDone:
+	case <-c.writerExited():
 	case <-time.After(2 * time.Second):
 		c.nc.Close()
-		<-c.writerDone
+		<-c.writerExited()
 	}
 	c.nc.Close()
 	c.in.close()
+	c.dropReader()
 	if c.sess != nil {
 		c.srv.detach(c)
 	}
@@ -322,17 +387,34 @@ func (c *conn) fits(d *delivery) bool {
 	return d.msg.size <= int(c.maxOut)
 }
 
-// countingReader counts the bytes read from a socket, one atomic add per
-// read call rather than per packet.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Uint64
+// connSource is what a connection's lazyReader reads from: the socket,
+// with the bytes counted (one atomic add per read call rather than per
+// packet). On a connection that can park, the deadline of a wait for the
+// next packet is short (parkIdle); a packet that began before it passed
+// has until the keep-alive deadline.
+type connSource conn
+
+func (cs *connSource) Read(p []byte) (int, error) {
+	c := (*conn)(cs)
+	for {
+		n, err := c.nc.Read(p)
+		c.srv.stats.bytesReceived.Add(uint64(n))
+		if n == 0 && err != nil && c.softDL && !c.waiting && isTimeout(err) && c.extendDeadline() {
+			continue
+		}
+		return n, err
+	}
 }
 
-func (cr countingReader) Read(p []byte) (int, error) {
-	n, err := cr.r.Read(p)
-	cr.n.Add(uint64(n))
-	return n, err
+// extendDeadline moves a read deadline that passed in the middle of a
+// packet to the keep-alive deadline; false when that has passed too or
+// the connection is being kicked.
+func (c *conn) extendDeadline() bool {
+	if c.isKicked() || (c.due != 0 && time.Now().UnixNano() >= c.due) {
+		return false
+	}
+	c.nc.SetReadDeadline(c.dueTime())
+	return true
 }
 
 func localPort(nc net.Conn) string {

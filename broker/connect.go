@@ -405,7 +405,9 @@ func (s *Server) detach(c *conn) {
 		orphans = append(orphans, moreOrphans...)
 	}
 	s.mu.Unlock()
-	s.connLog("Client " + c.clientID + " disconnected.")
+	if s.connLogOn() {
+		s.connLog("Client " + c.clientID + " disconnected.")
+	}
 	for _, m := range fire {
 		s.publishWill(m)
 	}

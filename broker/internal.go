@@ -293,7 +293,7 @@ func (in *Internal) Close() {
 	in.sess.mu.Unlock()
 	in.c.closeAfterWrites()
 	in.nc.Close() // a writer blocked on the pipe fails at once
-	<-in.c.writerDone
+	<-in.c.writerExited()
 	in.c.nc.Close()
 	close(in.quit)
 	in.readers.Wait()

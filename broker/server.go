@@ -53,6 +53,9 @@ type Server struct {
 	// others stay as in opts.
 	limits atomic.Pointer[Options]
 	remote *remoteState // nil without Options.Remote
+	// park holds the idle connections that have no reader goroutine
+	// (park.go).
+	park parker
 	// keeper is Options.Remote when it keeps sessions in the cluster.
 	keeper SessionKeeper
 }
@@ -236,6 +239,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.kick(packet.ServerShuttingDown, "server shutting down")
 	}
+	// Every parked connection has been woken by its kick.
+	s.park.close()
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()
 	select {

@@ -58,14 +58,15 @@ func (c *conn) push(it outItem, size int, bounded bool) bool {
 	c.outBytes += size
 	start := !c.writing
 	c.writing = true
+	wake := c.wake // nil unless the writer is waiting for more
 	c.outMu.Unlock()
 	if start {
 		// A writer runs only while the connection is busy, so an idle
 		// connection holds no writer goroutine or buffer.
 		go c.writeLoop()
-	} else {
+	} else if wake != nil {
 		select {
-		case c.wake <- struct{}{}:
+		case wake <- struct{}{}:
 		default:
 		}
 	}
@@ -74,7 +75,9 @@ func (c *conn) push(it outItem, size int, bounded bool) bool {
 
 // writerIdle is how long a writer waits for more to write before it
 // exits: long enough that a busy connection keeps its writer, short
-// enough that idle ones soon hold none.
+// enough that idle ones soon hold none. A writer that has written only
+// answers after which a client usually waits or goes quiet (CONNACK,
+// SUBACK, UNSUBACK, PINGRESP) exits at once.
 const writerIdle = time.Second
 
 // closeAfterWrites asks the writer to close the connection once what is
@@ -89,20 +92,28 @@ func (c *conn) waitOutbound() {
 	for {
 		c.outMu.Lock()
 		full := c.outBytes > c.srv.lim().MaxOutboundBytes/2 && !c.outClosed
-		c.outMu.Unlock()
 		if !full {
+			c.outMu.Unlock()
 			return
 		}
+		if c.drained == nil {
+			c.drained = make(chan struct{}, 1)
+		}
+		drained := c.drained
+		exited := c.writerExitedLocked()
+		c.outMu.Unlock()
 		select {
-		case <-c.drained:
-		case <-c.writerDone:
+		case <-drained:
+		case <-exited:
 			return
 		}
 	}
 }
 
 // writeLoop drains the outbound queue, coalescing everything queued into
-// one write, and exits when the queue is empty.
+// one write, and exits when the queue is empty: at once when only
+// answers were written (see writerIdle), otherwise after writerIdle. On
+// exit the queue's array and the wake channel go too.
 func (c *conn) writeLoop() {
 	var batch []outItem
 	var idle *time.Timer
@@ -111,19 +122,31 @@ func (c *conn) writeLoop() {
 			idle.Stop()
 		}
 	}()
+	linger := false
 	for {
 		c.outMu.Lock()
+		drained := c.drained
 		if len(c.outq) == 0 {
 			c.outBytes = 0
+			if !linger {
+				c.stopWriterLocked()
+				c.outMu.Unlock()
+				signal(drained)
+				return
+			}
+			if c.wake == nil {
+				c.wake = make(chan struct{}, 1)
+			}
+			wake := c.wake
 			c.outMu.Unlock()
-			c.signalDrained()
+			signal(drained)
 			if idle == nil {
 				idle = time.NewTimer(writerIdle)
 			} else {
 				idle.Reset(writerIdle)
 			}
 			select {
-			case <-c.wake:
+			case <-wake:
 				continue
 			case <-idle.C:
 			}
@@ -132,7 +155,7 @@ func (c *conn) writeLoop() {
 				c.outMu.Unlock()
 				continue
 			}
-			c.writing = false
+			c.stopWriterLocked()
 			c.outMu.Unlock()
 			return
 		}
@@ -141,31 +164,74 @@ func (c *conn) writeLoop() {
 			c.outBytes -= batch[i].size
 		}
 		c.outMu.Unlock()
-		closing, err := c.writeBatch(batch)
+		signal(drained)
+		closing, more, err := c.writeBatch(batch)
+		linger = linger || more
 		clear(batch)
-		c.signalDrained()
 		if err != nil || closing {
 			c.outMu.Lock()
 			c.outClosed = true
 			c.outq = nil
 			c.outMu.Unlock()
+			c.unparkToClose() // before the descriptor can be reused
 			c.nc.Close()
-			close(c.writerDone)
+			c.outMu.Lock()
+			c.writerGone = true
+			exited := c.writerDone
+			c.outMu.Unlock()
+			if exited != nil {
+				close(exited)
+			}
 			return
 		}
 	}
 }
 
-func (c *conn) signalDrained() {
+// writerExited returns a channel closed once the writer has closed the
+// connection. It is made on demand: most connections never need it.
+func (c *conn) writerExited() <-chan struct{} {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	return c.writerExitedLocked()
+}
+
+func (c *conn) writerExitedLocked() <-chan struct{} {
+	if c.writerGone {
+		return closedChan
+	}
+	if c.writerDone == nil {
+		c.writerDone = make(chan struct{})
+	}
+	return c.writerDone
+}
+
+// closedChan is a channel that is always closed.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// stopWriterLocked records that the writer exits. c.outMu is held.
+func (c *conn) stopWriterLocked() {
+	c.writing = false
+	c.wake = nil
+	c.outq = nil
+}
+
+func signal(ch chan struct{}) {
+	if ch == nil {
+		return
+	}
 	select {
-	case c.drained <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
 // writeBatch encodes and writes a batch. It reports whether a close item
-// was reached.
-func (c *conn) writeBatch(batch []outItem) (bool, error) {
+// was reached and whether it held more than answers (see writerIdle).
+func (c *conn) writeBatch(batch []outItem) (closing, more bool, err error) {
 	bp := writeBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	defer func() {
@@ -174,8 +240,6 @@ func (c *conn) writeBatch(batch []outItem) (bool, error) {
 			writeBufs.Put(bp)
 		}
 	}()
-	var err error
-	closing := false
 	now := time.Now()
 	for i := range batch {
 		it := &batch[i]
@@ -184,9 +248,15 @@ func (c *conn) writeBatch(batch []outItem) (bool, error) {
 			break
 		}
 		if it.pkt != nil {
-			buf, err = packet.Append(buf, c.version, it.pkt)
-			if err != nil {
-				c.srv.log.Error("encoding failed", "client", c.clientID, "type", it.pkt.Type(), "err", err)
+			switch it.pkt.Type() {
+			case packet.CONNACK, packet.SUBACK, packet.UNSUBACK, packet.PINGRESP:
+			default:
+				more = true
+			}
+			var encErr error
+			buf, encErr = packet.Append(buf, c.version, it.pkt)
+			if encErr != nil {
+				c.srv.log.Error("encoding failed", "client", c.clientID, "type", it.pkt.Type(), "err", encErr)
 				continue
 			}
 			c.srv.stats.packetsOutByType[it.pkt.Type()&15].Add(1)
@@ -194,21 +264,22 @@ func (c *conn) writeBatch(batch []outItem) (bool, error) {
 				c.logSent(it.pkt)
 			}
 		} else {
+			more = true
 			buf = c.appendPublish(buf, &it.d, now)
 		}
 		if len(buf) >= 64<<10 {
 			if err := c.write(buf); err != nil {
-				return false, err
+				return false, more, err
 			}
 			buf = buf[:0]
 		}
 	}
 	if len(buf) > 0 {
 		if err := c.write(buf); err != nil {
-			return false, err
+			return false, more, err
 		}
 	}
-	return closing, nil
+	return closing, more, nil
 }
 
 func (c *conn) write(b []byte) error {

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -166,7 +167,7 @@ func Listen(c Config) (net.Listener, error) {
 func listenPlain(c Config) (net.Listener, error) {
 	switch c.Network {
 	case "tcp", "tcp4", "tcp6":
-		ln, err := net.Listen(c.Network, c.Address)
+		ln, err := tcpListenConfig.Listen(context.Background(), c.Network, c.Address)
 		if err != nil {
 			return nil, fmt.Errorf("listener: %w", err)
 		}

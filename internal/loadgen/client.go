@@ -44,6 +44,7 @@ type client struct {
 	lastWrite atomic.Int64 // Unix ns of the last flush, for keep alive
 
 	closing  atomic.Bool
+	reading  bool          // the reader goroutine was started (startReader)
 	done     chan struct{} // closed when the reader goroutine returns
 	pong     chan struct{}
 	subacked chan error
@@ -61,9 +62,11 @@ type client struct {
 	window  chan struct{}
 }
 
-// dial opens the network connection for client index i.
+// dial opens the network connection for client index i. TCP keep-alive
+// is left off: MQTT's own keep alive covers it, and the four setsockopt
+// calls per connection are CPU the broker under test would not get.
 func (r *runner) dial(ctx context.Context, i int) (net.Conn, error) {
-	d := net.Dialer{Timeout: handshakeTimeout}
+	d := net.Dialer{Timeout: handshakeTimeout, KeepAlive: -1}
 	if len(r.local) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: r.local[i%len(r.local)]}
 		d.Control = bindNoPort
@@ -85,16 +88,19 @@ func (r *runner) dial(ctx context.Context, i int) (net.Conn, error) {
 	return nc, nil
 }
 
-// connect dials, sends CONNECT and waits for a successful CONNACK, then
-// starts the reader goroutine. It returns the time from dial to CONNACK.
-func (r *runner) connect(ctx context.Context, i int, id string, bufs bufSizes) (*client, time.Duration, error) {
+// connect dials client index (the dial'th connection of the run), sends
+// CONNECT and waits for a successful CONNACK. It then runs setup, if not
+// nil, before the reader goroutine starts, so that setup may still read
+// from the connection itself (subscribeNow), and starts the reader. It
+// returns the time from dial to CONNACK.
+func (r *runner) connect(ctx context.Context, dial, index int, id string, bufs bufSizes, setup func(*client) error) (*client, time.Duration, error) {
 	start := time.Now()
-	nc, err := r.dial(ctx, i)
+	nc, err := r.dial(ctx, dial)
 	if err != nil {
 		return nil, 0, err
 	}
 	c := &client{
-		run: r, id: id, index: i, version: r.cfg.Version, nc: nc,
+		run: r, id: id, index: index, version: r.cfg.Version, nc: nc,
 		r:        reader{br: bufio.NewReaderSize(nc, bufs.read), max: 1 << 28},
 		bw:       bufio.NewWriterSize(nc, bufs.write),
 		done:     make(chan struct{}),
@@ -119,31 +125,44 @@ func (r *runner) connect(ctx context.Context, i int, id string, bufs bufSizes) (
 	if err == nil {
 		err = c.readConnack()
 	}
+	elapsed := time.Since(start)
+	if err == nil && setup != nil {
+		err = setup(c)
+	}
 	if err != nil {
-		nc.Close()
+		c.abort() // a reader setup started stops quietly
 		return nil, 0, err
 	}
 	nc.SetDeadline(time.Time{})
-	elapsed := time.Since(start)
-	r.conns.Add(1)
-	go c.readLoop()
+	c.startReader()
 	return c, elapsed, nil
 }
 
+// startReader starts the reader goroutine, once; only the goroutine that
+// connects calls it.
+func (c *client) startReader() {
+	if c.reading {
+		return
+	}
+	c.reading = true
+	c.run.conns.Add(1)
+	go c.readLoop()
+}
+
+// readConnack reads the CONNACK and checks its code, which is the second
+// byte of the body at every protocol level (§3.2.2).
 func (c *client) readConnack() error {
 	first, body, err := c.r.next()
 	if err != nil {
 		return fmt.Errorf("waiting for CONNACK: %w", err)
 	}
-	h := packet.FixedHeader{Type: packet.Type(first >> 4), Flags: first & 0x0f, Remaining: len(body)}
-	if h.Type != packet.CONNACK {
-		return fmt.Errorf("expected CONNACK, got %v", h.Type)
+	if t := packet.Type(first >> 4); t != packet.CONNACK {
+		return fmt.Errorf("expected CONNACK, got %v", t)
 	}
-	p, err := packet.Decode(c.version, h, body)
-	if err != nil {
-		return fmt.Errorf("CONNACK: %w", err)
+	if len(body) < 2 {
+		return fmt.Errorf("%w: CONNACK", errMalformed)
 	}
-	if rc := p.(*packet.Connack).ReasonCode; rc != 0 {
+	if rc := body[1]; rc != 0 {
 		return fmt.Errorf("connection refused: CONNACK code 0x%02x", rc)
 	}
 	return nil
@@ -172,6 +191,24 @@ func (c *client) flush() error {
 	return c.bw.Flush()
 }
 
+// subscribeNow subscribes and reads the SUBACK itself, before the reader
+// goroutine runs (a setup of connect): no goroutine is woken and no timer
+// set for it. Only for a clean session, where nothing can come before
+// the SUBACK.
+func (c *client) subscribeNow(filter string, qos byte) error {
+	if err := c.subscribe(filter, qos); err != nil {
+		return err
+	}
+	first, body, err := c.r.next()
+	if err != nil {
+		return fmt.Errorf("waiting for SUBACK: %w", err)
+	}
+	if t := packet.Type(first >> 4); t != packet.SUBACK {
+		return fmt.Errorf("expected SUBACK, got %v", t)
+	}
+	return c.checkSuback(first, body)
+}
+
 // subscribe sends a SUBSCRIBE; the reader goroutine reports its SUBACK on
 // c.subacked.
 func (c *client) subscribe(filter string, qos byte) error {
@@ -183,6 +220,21 @@ func (c *client) subscribe(filter string, qos byte) error {
 		return err
 	}
 	return c.write(b, true)
+}
+
+// subscribeFor subscribes in a setup of connect: at once with a clean
+// session, otherwise (queued messages may come first) through the reader
+// goroutine, once it runs.
+func (c *client) subscribeFor(ctx context.Context, filter string, qos byte) error {
+	if c.run.cfg.Clean {
+		return c.subscribeNow(filter, qos)
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.startReader()
+	if err := c.subscribe(filter, qos); err != nil {
+		return err
+	}
+	return c.waitSuback(ctx)
 }
 
 // waitSuback waits for the SUBACK of subscribe.
@@ -321,13 +373,21 @@ func (c *client) readLoop() {
 	}
 }
 
+// checkSuback checks the codes of a SUBACK: after the packet identifier,
+// and in v5 the properties, one code per filter (§3.9.3).
 func (c *client) checkSuback(first byte, body []byte) error {
-	h := packet.FixedHeader{Type: packet.SUBACK, Flags: first & 0x0f, Remaining: len(body)}
-	p, err := packet.Decode(c.version, h, body)
-	if err != nil {
-		return fmt.Errorf("SUBACK: %w", err)
+	if first&0x0f != 0 || len(body) < 3 {
+		return fmt.Errorf("%w: SUBACK", errMalformed)
 	}
-	for _, rc := range p.(*packet.Suback).ReasonCodes {
+	codes := body[2:]
+	if c.version == packet.Version5 {
+		pl, n, ok := varInt(codes)
+		if !ok || len(codes) < n+pl+1 {
+			return fmt.Errorf("%w: SUBACK", errMalformed)
+		}
+		codes = codes[n+pl:]
+	}
+	for _, rc := range codes {
 		if rc >= 0x80 {
 			return fmt.Errorf("subscription refused: SUBACK code 0x%02x", rc)
 		}

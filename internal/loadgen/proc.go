@@ -53,3 +53,12 @@ func sampleProc(pid int) (procSample, error) {
 	}
 	return s, nil
 }
+
+// selfCPU is this process's CPU time in seconds, or -1 without /proc.
+func selfCPU() float64 {
+	s, err := sampleProc(os.Getpid())
+	if err != nil {
+		return -1
+	}
+	return s.cpu
+}

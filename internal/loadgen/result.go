@@ -42,6 +42,10 @@ type Result struct {
 	Connect  *ConnectStats  `json:"connect,omitempty"`
 	Retained *RetainedStats `json:"retained,omitempty"`
 	Broker   *BrokerStats   `json:"broker_process,omitempty"`
+	// LoadGen is this process's own CPU over the same phase as Broker:
+	// on a machine it shares with the broker, what it spends the broker
+	// does not get.
+	LoadGen *LoadGenStats `json:"loadgen_process,omitempty"`
 }
 
 // Percentiles summarises a histogram, in microseconds.
@@ -91,6 +95,30 @@ type RetainedStats struct {
 	DeliverSeconds float64 `json:"deliver_seconds"`
 	DeliverPerSec  float64 `json:"deliver_per_sec"`
 	Cleared        bool    `json:"cleared"`
+}
+
+// LoadGenStats is the load generator's own CPU (user + system).
+type LoadGenStats struct {
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	CPUPerMessageUS float64 `json:"cpu_us_per_message,omitempty"`
+	CPUPerConnectUS float64 `json:"cpu_us_per_connect,omitempty"`
+}
+
+// loadGenStats is the CPU from cpu0 to cpu1 (selfCPU), per message or
+// connection when counted; nil without /proc.
+func loadGenStats(cpu0, cpu1 float64, messages, connects int) *LoadGenStats {
+	if cpu0 < 0 || cpu1 < 0 {
+		return nil
+	}
+	cpu := cpu1 - cpu0
+	s := &LoadGenStats{CPUSeconds: cpu}
+	if messages > 0 {
+		s.CPUPerMessageUS = cpu * 1e6 / float64(messages)
+	}
+	if connects > 0 {
+		s.CPUPerConnectUS = cpu * 1e6 / float64(connects)
+	}
+	return s
 }
 
 // BrokerStats is the broker process as seen in /proc, over the run's main
@@ -183,6 +211,16 @@ func (r *Result) WriteText(w io.Writer) {
 			parts = append(parts, fmt.Sprintf("%.0f bytes/retained message", b.RSSPerRetainedB))
 		}
 		line("broker", "%s", strings.Join(parts, ", "))
+	}
+	if g := r.LoadGen; g != nil {
+		s := fmt.Sprintf("cpu %.2f s", g.CPUSeconds)
+		if g.CPUPerMessageUS > 0 {
+			s += fmt.Sprintf(", %.2f µs/msg", g.CPUPerMessageUS)
+		}
+		if g.CPUPerConnectUS > 0 {
+			s += fmt.Sprintf(", %.1f µs/connect", g.CPUPerConnectUS)
+		}
+		line("load gen", "%s", s)
 	}
 }
 

@@ -118,10 +118,10 @@ func (r *runner) result() *Result {
 }
 
 // connectAll connects n clients of one role, cfg.ConnectParallel at a
-// time, and runs setup on each. With tolerant set, failures are counted
-// and the clients that made it are returned; otherwise the first failure is
-// returned as the error. Connect latencies (dial to the end of setup) go to
-// hist when it is not nil.
+// time, and runs setup on each (see connect). With tolerant set, failures
+// are counted and the clients that made it are returned; otherwise the
+// first failure is returned as the error. Connect latencies (dial to the
+// end of setup) go to hist when it is not nil.
 func (r *runner) connectAll(ctx context.Context, role byte, n int, bufs bufSizes, tolerant bool,
 	hist *hdrhistogram.Histogram, setup func(*client) error) ([]*client, int, error) {
 	out := make([]*client, n)
@@ -149,15 +149,7 @@ func (r *runner) connectAll(ctx context.Context, role byte, n int, bufs bufSizes
 				}
 				start := time.Now()
 				id := r.cfg.clientID(role, i)
-				c, _, err := r.connect(ctx, int(r.dialSeq.Add(1)-1), id, bufs)
-				if err == nil {
-					c.index = i
-					if setup != nil {
-						if err = setup(c); err != nil {
-							c.abort()
-						}
-					}
-				}
+				c, _, err := r.connect(ctx, int(r.dialSeq.Add(1)-1), i, id, bufs, setup)
 				mu.Lock()
 				if err != nil {
 					failed++

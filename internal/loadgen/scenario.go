@@ -26,10 +26,7 @@ func (r *runner) runMessages(ctx context.Context) (*Result, error) {
 		if pairs {
 			id = cfg.clientID('p', c.index) // the pair's topic is its publisher's
 		}
-		if err := c.subscribe(Expand(cfg.Filter, c.index, id), cfg.QoS); err != nil {
-			return err
-		}
-		return c.waitSuback(ctx)
+		return c.subscribeFor(ctx, Expand(cfg.Filter, c.index, id), cfg.QoS)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribers: %w", err)
@@ -51,6 +48,7 @@ func (r *runner) runMessages(ctx context.Context) (*Result, error) {
 	if p, ok := r.broker(); ok {
 		proc0.cpu = p.cpu // CPU from here on; RSS from before connecting
 	}
+	self0 := selfCPU()
 	r.start = time.Now()
 	if cfg.Duration > 0 {
 		t := time.AfterFunc(cfg.Duration, r.halt)
@@ -109,6 +107,7 @@ func (r *runner) runMessages(ctx context.Context) (*Result, error) {
 		})
 	}
 	proc1, _ := r.broker()
+	self1 := selfCPU()
 
 	// Stop the readers so that the trackers can be read.
 	r.closeAll()
@@ -146,13 +145,14 @@ func (r *runner) runMessages(ctx context.Context) (*Result, error) {
 		res.RecvRate = float64(res.Received) / d
 	}
 	res.Latency = percentiles(hist)
+	n := res.Received
+	if len(subs) == 0 {
+		n = res.Sent
+	}
+	res.LoadGen = loadGenStats(self0, self1, int(n), 0)
 	if haveProc {
 		b := &BrokerStats{PID: cfg.BrokerPID, CPUSeconds: proc1.cpu - proc0.cpu,
 			RSSStartKB: proc0.rssKB, RSSKB: proc1.rssKB}
-		n := res.Received
-		if len(subs) == 0 {
-			n = res.Sent
-		}
 		if n > 0 {
 			b.CPUPerMessageUS = b.CPUSeconds * 1e6 / float64(n)
 		}
@@ -192,18 +192,17 @@ func (r *runner) runConn(ctx context.Context) (*Result, error) {
 	res := r.result()
 	proc0, haveProc := r.broker()
 	hist := newHistogram()
+	self0 := selfCPU()
 	r.start = time.Now()
 	clients, failed, err := r.connectAll(ctx, 'c', cfg.Subs, idleBufs, true, hist, func(c *client) error {
-		if err := c.subscribe(Expand(cfg.Filter, c.index, c.id), cfg.QoS); err != nil {
-			return err
-		}
-		return c.waitSuback(ctx)
+		return c.subscribeFor(ctx, Expand(cfg.Filter, c.index, c.id), cfg.QoS)
 	})
 	if err != nil {
 		return nil, err
 	}
 	connected := time.Now()
 	proc1, _ := r.broker()
+	res.LoadGen = loadGenStats(self0, selfCPU(), 0, len(clients))
 	res.Subscribers = len(clients)
 	cs := &ConnectStats{Attempted: cfg.Subs, Connected: len(clients), Failed: failed,
 		Seconds: connected.Sub(r.start).Seconds(), Latency: percentiles(hist)}

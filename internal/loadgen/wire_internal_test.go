@@ -223,3 +223,56 @@ func TestTrackerIgnoresForeign(t *testing.T) {
 		t.Fatalf("foreign %d unique %d", tr.foreign, tr.unique)
 	}
 }
+
+// CONNACK and SUBACK are checked by hand, without decoding: the codes
+// must be read where package packet puts them, at every level.
+func TestAckChecks(t *testing.T) {
+	for _, v := range []byte{packet.Version31, packet.Version311, packet.Version5} {
+		for _, tc := range []struct {
+			name  string
+			p     packet.Packet
+			valid bool
+		}{
+			{"connack ok", &packet.Connack{SessionPresent: true}, true},
+			{"connack refused", &packet.Connack{ReasonCode: 0x05}, false},
+			{"suback ok", &packet.Suback{PacketID: 9, ReasonCodes: []byte{0, 1, 2}}, true},
+			{"suback refused", &packet.Suback{PacketID: 9, ReasonCodes: []byte{1, 0x80}}, false},
+		} {
+			t.Run(fmt.Sprintf("v%d/%s", v, tc.name), func(t *testing.T) {
+				p := tc.p
+				if s, ok := p.(*packet.Suback); ok && v == packet.Version5 {
+					s2 := *s
+					s2.Properties.ReasonString = "why"
+					s2.Properties.Set(packet.PropReasonString)
+					p = &s2
+				}
+				if c, ok := p.(*packet.Connack); ok && v == packet.Version5 && c.ReasonCode != 0 {
+					c2 := *c
+					c2.ReasonCode = packet.NotAuthorized
+					p = &c2
+				}
+				b, err := packet.Append(nil, v, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := &client{version: v, r: reader{br: bufio.NewReader(bytes.NewReader(b)), max: 1 << 20}}
+				if _, ok := p.(*packet.Connack); ok {
+					err = c.readConnack()
+				} else {
+					first, body, rerr := c.r.next()
+					if rerr != nil {
+						t.Fatal(rerr)
+					}
+					err = c.checkSuback(first, body)
+				}
+				if (err == nil) != tc.valid {
+					t.Fatalf("% x: error %v, want valid %v", b, err, tc.valid)
+				}
+			})
+		}
+	}
+	c := &client{version: packet.Version5}
+	if err := c.checkSuback(0x90, []byte{0, 1, 5, 0}); err == nil {
+		t.Error("SUBACK whose properties run past its end accepted")
+	}
+}
