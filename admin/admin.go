@@ -33,6 +33,10 @@ type Options struct {
 	// (cluster.Node.Status) for GET /api/v1/cluster, encoded as JSON.
 	// Nil: the node is not clustered and the endpoint answers 404.
 	Cluster func() any
+	// InSync, when set, must also hold for GET /readyz: on a cluster
+	// node, that its replicated state is whole (cluster.Node.InSync),
+	// which a rolling restart waits for before stopping the next node.
+	InSync func() bool
 }
 
 // Server is the HTTP handler set.
@@ -63,6 +67,10 @@ func New(srv *broker.Server, m *metrics.Metrics, opts Options) *Server {
 	a.handle("GET /readyz", false, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if a.opts.InSync != nil && !a.opts.InSync() {
+			http.Error(w, "not ready: cluster state not in sync", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

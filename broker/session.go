@@ -331,16 +331,15 @@ func (s *session) pubrec(pid uint16, failed bool) (bool, []store.Op) {
 	return true, ops
 }
 
-// ackedRing is how many acknowledged cluster ids a session remembers.
-const ackedRing = 256
+// ackedRing is how many acknowledged cluster ids a session remembers
+// (about two seconds' worth at 500 messages a second; the ring grows to
+// it as messages come).
+const ackedRing = 1024
 
 // noteAckedLocked remembers that the client has d's message.
 func (s *session) noteAckedLocked(d *delivery) {
 	if d.msg == nil || d.msg.cid == 0 || s.srv.keeper == nil {
 		return
-	}
-	if s.acked == nil {
-		s.acked = make([]uint64, 0, ackedRing)
 	}
 	if len(s.acked) < ackedRing {
 		s.acked = append(s.acked, d.msg.cid)

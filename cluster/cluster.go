@@ -285,6 +285,14 @@ func (n *Node) SessionOwner(clientID string) string {
 	return n.keeper.owners[sessionKey(clientID)]
 }
 
+// InSync reports whether the replicated state is whole: JetStream's
+// meta group and each stream of the cluster's state have a leader and
+// every replica current. A rolling restart should wait for it on each
+// node before stopping the next (GET /readyz says it).
+func (n *Node) InSync() bool {
+	return n.keeper == nil || (n.keeper.ready.Load() && n.keeper.inSync())
+}
+
 // SessionsReady reports whether the replicated sessions are usable
 // (JetStream on and its bucket and stream made).
 func (n *Node) SessionsReady() bool { return n.keeper != nil && n.keeper.ready.Load() }
@@ -484,6 +492,9 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.subs = nil
 	n.mu.Unlock()
+	if n.keeper != nil {
+		n.keeper.leave()
+	}
 	n.nc.Close()
 	n.nq.Close()
 	n.ns.Shutdown()

@@ -62,6 +62,9 @@ type sessionRecord struct {
 	// session before it has been acknowledged by the client.
 	Since   time.Time      `json:"since"`
 	Session *store.Session `json:"session"`
+	// Acked, written when a node leaves in order, are the ids of the
+	// last messages the client acknowledged there: a replay skips them.
+	Acked []uint64 `json:"acked,omitempty"`
 }
 
 // keeper is a Node's part in the replicated sessions.
@@ -185,6 +188,14 @@ func (k *keeper) setup() {
 	k.n.log.Info(fmt.Sprintf("cluster: replicated sessions ready (%d replicas)", replicas))
 	go k.checkpoints()
 	go k.orphans()
+	for !k.inSync() {
+		select {
+		case <-k.n.quit:
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	k.n.log.Info("cluster: replicated state in sync (every replica current)")
 }
 
 func (k *keeper) create(replicas int) error {
@@ -541,6 +552,8 @@ func (k *keeper) Claim(clientID string, clean, local, persistent bool) (*store.S
 		}
 		mine := rec.Owner == k.n.name
 		rec.Owner = k.n.name
+		handed.acked = append(handed.acked, rec.Acked...)
+		rec.Acked = nil
 		b, _ := json.Marshal(rec)
 		rev, err := k.kv.Update(ctx, key, b, e.Revision())
 		if err != nil {
@@ -893,6 +906,70 @@ func (k *keeper) checkpoints() {
 			case k.wake <- struct{}{}:
 			default:
 			}
+		}
+	}
+}
+
+// inSync reports whether the meta group and the cluster's streams each
+// have a leader and every replica current.
+func (k *keeper) inSync() bool {
+	if !k.n.ns.JetStreamIsCurrent() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, name := range []string{"KV_" + sessionBucket, logStream, retainedStream} {
+		st, err := k.js.Stream(ctx, name)
+		if err != nil {
+			return false
+		}
+		info := st.CachedInfo()
+		if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas)+1 < info.Config.Replicas {
+			return false
+		}
+		for _, r := range info.Cluster.Replicas {
+			if !r.Current || r.Offline {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// leave writes, as the node leaves the cluster in order, each session's
+// last checkpoint with no owner, so that the node its client goes to
+// replays from there (the messages are in the log) instead of from an
+// older checkpoint. Bounded: a node that cannot write leaves anyway.
+func (k *keeper) leave() {
+	srv := k.server()
+	if srv == nil || !k.ready.Load() {
+		return
+	}
+	k.mu.Lock()
+	ids := make([]string, 0, len(k.owned))
+	for id := range k.owned {
+		ids = append(ids, id)
+	}
+	k.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, id := range ids {
+		if time.Now().After(deadline) {
+			k.n.log.Warn("cluster: leaving before every session's checkpoint was written", "left", len(ids))
+			return
+		}
+		cp, ok := srv.SessionCheckpoint(id, false)
+		k.mu.Lock()
+		o := k.owned[id]
+		k.mu.Unlock()
+		if !ok || o == nil || o.latest == nil || o.rev == 0 {
+			continue
+		}
+		b, _ := json.Marshal(sessionRecord{Owner: "", Since: cp.Since, Session: o.latest, Acked: cp.Acked})
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		_, err := k.kv.Update(ctx, sessionKey(id), b, o.rev)
+		cancel()
+		if err != nil {
+			k.n.log.Warn("cluster: last checkpoint of a session not written", "client", id, "err", err)
 		}
 	}
 }

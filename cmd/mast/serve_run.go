@@ -149,10 +149,12 @@ func (r *running) run(cfg *config.Config) int {
 	}
 	m.Attach(srv)
 	var clusterStatus func() any // GET /api/v1/cluster; nil: 404
+	var inSync func() bool       // GET /readyz on a cluster node
 	if node != nil {
 		node.Attach(srv)
 		m.AttachCluster(node.Status)
 		clusterStatus = func() any { return node.Status() }
+		inSync = node.InSync
 		defer node.PublishSys(srv, opts.SysInterval)() // $SYS/broker/cluster/..., stopped before node.Close
 	}
 	r.srv = srv
@@ -176,7 +178,7 @@ func (r *running) run(cfg *config.Config) int {
 	var web *admin.Server
 	if cfg.HTTP.Listen != "" {
 		web = admin.New(srv, m, admin.Options{Token: cfg.HTTP.Token, WebSocketURL: r.webSocketURL(), Reload: r.reload,
-			Cluster: clusterStatus})
+			Cluster: clusterStatus, InSync: inSync})
 		hln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
 			logger.Error("cannot open http listener", "address", cfg.HTTP.Listen, "err", err)

@@ -314,11 +314,12 @@ func waitMesh(t testing.TB, nodes ...*node) {
 		t.Fatalf("cluster not meshed after 30s: no message %v", missing)
 	}
 	meshed := time.Since(start)
-	// Replicated state: each node says so once its bucket and streams
-	// are there (until then it refuses to resume sessions).
+	// Replicated state: each node says so once every replica is
+	// current (as GET /readyz does); a rolling restart that stopped the
+	// next node before that could leave the state without a quorum.
 	for _, n := range nodes {
-		if !until(60*time.Second, func() bool { return n.logContains("replicated sessions ready") }) {
-			t.Fatalf("%s: replicated sessions not ready in 60s", n.name)
+		if !until(60*time.Second, func() bool { return n.logContains("replicated state in sync") }) {
+			t.Fatalf("%s: replicated state not in sync in 60s", n.name)
 		}
 	}
 	t.Logf("cluster of %d meshed in %v, ready for persistent sessions and QoS 1 in %v", len(nodes),

@@ -122,6 +122,7 @@ cluster:
   routes: [%s]
   jetstream: true
   replicas: 3
+  secret: test-cluster-secret
 %s`, n.mqtt, n.dir, n.name, n.cluster, strings.Join(routes, ", "), specs[i].extra)
 		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
