@@ -2,7 +2,8 @@
 # Installs what the test suite needs from Debian's packages: the Mosquitto
 # clients and broker (interop peers), Python paho, Chromium (the browser
 # tests in test/web drive it headless) and Node.js with npm (they install
-# MQTT.js and playwright-core from the npm registry themselves). Fails
+# MQTT.js and playwright-core from the npm registry themselves) and ip
+# (iproute2: the cluster partition test). Fails
 # loudly if it cannot: no test is ever skipped because a tool is missing.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ command -v mosquitto >/dev/null && [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+command -v ip >/dev/null || need+=(iproute2) # test/cluster's partition test builds network namespaces
 
 if [ ${#need[@]} -gt 0 ]; then
 	echo "install-test-deps: installing ${need[*]}"
@@ -30,6 +32,7 @@ command -v mosquitto_sub >/dev/null || { echo "install-test-deps: mosquitto_sub 
 [ -x /usr/bin/chromium ] || { echo "install-test-deps: /usr/bin/chromium missing" >&2; exit 1; }
 command -v node >/dev/null || { echo "install-test-deps: node missing" >&2; exit 1; }
 command -v npm >/dev/null || { echo "install-test-deps: npm missing" >&2; exit 1; }
+command -v ip >/dev/null || { echo "install-test-deps: ip (iproute2) missing" >&2; exit 1; }
 # playwright-core (test/web) needs Node.js 20 or newer.
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
 	{ echo "install-test-deps: node $(node --version) is too old: test/web needs Node.js 20 or newer" >&2; exit 1; }

@@ -52,6 +52,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	host := fs.String("h", "127.0.0.1", "broker `host`")
 	port := fs.Int("p", 1883, "broker `port`")
 	rawURL := fs.String("url", "", "broker `URL`: mqtt://host:port or mqtts://host:port (overrides -h, -p)")
+	fs.StringVar(&cfg.SubAddr, "sub-addr", "", "subscribers connect to `host:port` instead (another node of a cluster)")
 	fs.IntVar(&cfg.Clients, "c", 0, "clients: the scenario's main count (see above)")
 	fs.IntVar(&cfg.Pubs, "pubs", 0, "publishers (overrides -c for that role)")
 	fs.IntVar(&cfg.Subs, "subs", 0, "subscribers (overrides -c for that role)")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,13 +66,13 @@ type client struct {
 // dial opens the network connection for client index i. TCP keep-alive
 // is left off: MQTT's own keep alive covers it, and the four setsockopt
 // calls per connection are CPU the broker under test would not get.
-func (r *runner) dial(ctx context.Context, i int) (net.Conn, error) {
+func (r *runner) dial(ctx context.Context, i int, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: handshakeTimeout, KeepAlive: -1}
 	if len(r.local) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: r.local[i%len(r.local)]}
 		d.Control = bindNoPort
 	}
-	nc, err := d.DialContext(ctx, "tcp", r.cfg.Addr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +96,11 @@ func (r *runner) dial(ctx context.Context, i int) (net.Conn, error) {
 // returns the time from dial to CONNACK.
 func (r *runner) connect(ctx context.Context, dial, index int, id string, bufs bufSizes, setup func(*client) error) (*client, time.Duration, error) {
 	start := time.Now()
-	nc, err := r.dial(ctx, dial)
+	addr := r.cfg.Addr
+	if r.cfg.SubAddr != "" && strings.HasPrefix(id, r.cfg.ClientPrefix+"s") {
+		addr = r.cfg.SubAddr // a subscriber, on another node
+	}
+	nc, err := r.dial(ctx, dial, addr)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -22,9 +22,12 @@ var Scenarios = []string{"pub", "sub", "conn", "fanin", "fanout", "pairs", "late
 // Resolve).
 type Config struct {
 	Scenario string
-	Addr     string      // broker host:port
-	TLS      *tls.Config // connect with TLS when non-nil
-	Version  byte        // protocol level 3, 4 or 5; default 4
+	Addr     string // broker host:port
+	// SubAddr, when set, is where subscribers connect instead of Addr:
+	// another node of a cluster, to measure across nodes.
+	SubAddr string
+	TLS     *tls.Config // connect with TLS when non-nil
+	Version byte        // protocol level 3, 4 or 5; default 4
 
 	// Clients is the scenario's main count: publishers for pub, fanin and
 	// retained; subscribers for sub, fanout and conn; pairs for pairs and
