@@ -201,6 +201,19 @@ func describeConfig(w io.Writer, path, format string, cfg *config.Config) {
 		row("address", cfg.HTTP.Listen)
 		row("token", map[bool]string{true: "set", false: "none"}[cfg.HTTP.Token != ""])
 	}
+	if c := cfg.Cluster; c.Listen != "" {
+		section("cluster")
+		row("node", c.Name)
+		row("routes accepted on", c.Listen)
+		row("seed routes", noneIfEmpty(strings.Join(c.Routes, ", ")))
+		row("route secret", map[bool]string{true: "set", false: "none"}[c.Secret != ""])
+		if c.JetStream {
+			row("replicated sessions", fmt.Sprintf("on, %d replicas, messages kept %v, partition policy %s",
+				c.Replicas, c.LogMaxAge, map[bool]string{true: c.Partition, false: "quorum"}[c.Partition != ""]))
+		} else {
+			row("replicated sessions", "off: sessions stay on their node")
+		}
+	}
 	tw.Flush()
 
 	if len(cfg.Warnings) > 0 {
