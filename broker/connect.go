@@ -111,6 +111,9 @@ func (c *conn) handleConnect(p *packet.Connect) bool {
 
 	c.logConnect(p, will)
 	s.attach(c, p.CleanStart, granted, will, willDelay, quota, ack)
+	if a, ok := s.opts.Remote.(Announcer); ok {
+		a.Connected(c.clientID, c.connectedAt)
+	}
 	if replay != nil {
 		replay(func(m RemoteMessage) { s.deliverTo(c.clientID, m) })
 	}

@@ -73,6 +73,27 @@ func (s *Server) Adopt(rec *store.Session, replay func(func(RemoteMessage))) {
 	}
 }
 
+// TakeOver closes, as a takeover (v5 DISCONNECT 0x8E), this node's
+// connection of a client that connected again on another node at
+// newer; a connection made here after that stays. It reports whether
+// one was closed.
+func (s *Server) TakeOver(id string, newer time.Time) bool {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return false
+	}
+	sess.mu.Lock()
+	c := sess.conn
+	sess.mu.Unlock()
+	if c == nil || !c.connectedAt.Before(newer) {
+		return false
+	}
+	c.kick(packet.SessionTakenOver, "session taken over on another node")
+	return true
+}
+
 // ReleaseSession ends this node's copy of a session that another node
 // takes over: its connection, if any, is closed as a takeover (v5
 // DISCONNECT 0x8E), and the cluster's copy is left alone. It reports

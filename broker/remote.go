@@ -42,6 +42,15 @@ type Remote interface {
 	Forward(m RemoteMessage) (id uint64, wait func() error)
 }
 
+// Announcer is a Remote that tells the other nodes about each client
+// that connects here, so that a connection with the same client id on
+// another node is taken over [MQTT-3.1.4-3] (for persistent sessions
+// SessionKeeper.Claim does it first). Connected is called after CONNACK
+// is queued, from the connection's goroutine; it must not block.
+type Announcer interface {
+	Connected(clientID string, at time.Time)
+}
+
 // SessionKeeper is a Remote that keeps persistent sessions in the
 // cluster, so that a client may resume its session on any node.
 type SessionKeeper interface {

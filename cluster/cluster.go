@@ -99,6 +99,7 @@ type Node struct {
 
 	hmu     sync.RWMutex
 	deliver func(broker.RemoteMessage)
+	srv     *broker.Server // set by Attach; guarded by hmu
 
 	keeper *keeper // nil without JetStream
 }
@@ -110,6 +111,9 @@ type subjectSub struct {
 
 // retainedRoot prefixes the subjects of retained messages.
 const retainedRoot = "retained."
+
+// connectedRoot prefixes the announcements of connections.
+const connectedRoot = "mast.connected."
 
 // inboundQueue bounds the messages received from NATS and not yet routed
 // locally; beyond it NATS drops them (a slow consumer) and counts them.
@@ -224,6 +228,12 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster: connecting to the embedded NATS server: %w", err)
 	}
 	n.nq = nq
+	// A client that connects anywhere takes over its connection here.
+	if _, err := nc.Subscribe(connectedRoot+">", n.onConnected); err != nil {
+		nc.Close()
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	// Every node keeps the retained messages published anywhere: they
 	// travel on their own root, which every node subscribes to.
 	if _, err := nc.ChanSubscribe(retainedRoot+">", n.in); err != nil {
@@ -247,8 +257,34 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 // must have been made with broker.Options{Remote: n}.
 func (n *Node) Attach(srv *broker.Server) {
 	n.SetHandler(srv.DeliverRemote)
+	n.hmu.Lock()
+	n.srv = srv
+	n.hmu.Unlock()
 	if n.keeper != nil {
 		n.keeper.setServer(srv)
+	}
+}
+
+// Connected implements broker.Announcer: it tells the other nodes,
+// which close an older connection of the same client id.
+func (n *Node) Connected(clientID string, at time.Time) {
+	b := binary.AppendVarint(nil, at.UnixNano())
+	if err := n.nc.Publish(connectedRoot+sessionKey(clientID), b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		n.log.Warn("cluster: announcing a connection", "client", clientID, "err", err)
+	}
+}
+
+func (n *Node) onConnected(msg *nats.Msg) {
+	clientID, ok := keyClient(strings.TrimPrefix(msg.Subject, connectedRoot))
+	at, k := binary.Varint(msg.Data)
+	if !ok || k <= 0 {
+		return
+	}
+	n.hmu.RLock()
+	srv := n.srv
+	n.hmu.RUnlock()
+	if srv != nil {
+		srv.TakeOver(clientID, time.Unix(0, at))
 	}
 }
 
@@ -638,4 +674,5 @@ func (g natsLogger) Tracef(f string, v ...any) { g.l.Debug("nats: " + fmt.Sprint
 var (
 	_ broker.Remote        = (*Node)(nil)
 	_ broker.SessionKeeper = (*Node)(nil)
+	_ broker.Announcer     = (*Node)(nil)
 )

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -423,6 +424,33 @@ func TestCluster(t *testing.T) {
 			p.publish(t, "sh/y", fmt.Sprint(i), 1, false)
 		}
 		collectShared(t, count, m1, m2, m3)
+	})
+
+	t.Run("TakeoverAcrossNodes", func(t *testing.T) {
+		// The same client id connecting on another node closes the
+		// first connection [MQTT-3.1.4-3], clean sessions included.
+		lost := make(chan error, 1)
+		first, err := client.New(client.Options{
+			Servers: []string{n1.addr}, ClientID: "twice", CleanStart: true,
+			OnConnectionLost: func(_ *client.Client, err error) { lost <- err },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := first.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		connect(t, n2.addr, "twice")
+		select {
+		case err := <-lost:
+			if !strings.Contains(err.Error(), "0x8E") && !strings.Contains(strings.ToLower(err.Error()), "taken over") {
+				t.Fatalf("first connection ended with %v, want a takeover", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the first connection, on node 1, is still open")
+		}
 	})
 
 	t.Run("Retained", func(t *testing.T) {
