@@ -165,6 +165,7 @@ type brokerInfo struct {
 	WebSocketURL  string         `json:"websocket_url"`
 	Listeners     []ListenerInfo `json:"listeners"`
 	Reload        bool           `json:"reload_available"`
+	Clustered     bool           `json:"clustered"` // GET /api/v1/cluster answers
 	Stats         statsBody      `json:"stats"`
 }
 
@@ -177,6 +178,7 @@ func (a *Server) getBroker(w http.ResponseWriter, _ *http.Request) {
 		WebSocketURL:  a.opts.WebSocketURL,
 		Listeners:     []ListenerInfo{},
 		Reload:        a.opts.Reload != nil,
+		Clustered:     a.opts.Cluster != nil,
 		Stats:         statsJSON(st),
 	}
 	for _, addr := range a.srv.Addrs() {

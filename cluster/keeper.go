@@ -88,7 +88,10 @@ type keeper struct {
 	// refused by the cluster (the session has moved).
 	owned map[string]*ownedSession
 	dirty map[string]bool // sessions with a record to write
-	wake  chan struct{}
+	// held: sessions being replayed into here, with the checkpoint
+	// their replays started from, which their checkpoint may not pass.
+	held map[string]*heldCheckpoint
+	wake chan struct{}
 
 	pmu   sync.Mutex // guards psubs' membership per session and owners
 	psubs *topic.Trie[struct{}]
@@ -113,6 +116,7 @@ func newKeeper(n *Node, o Options) (*keeper, error) {
 	k := &keeper{
 		n: n, js: js, replicas: o.Replicas, maxAge: o.LogMaxAge, policy: o.Partition,
 		owned:    make(map[string]*ownedSession),
+		held:     make(map[string]*heldCheckpoint),
 		dirty:    make(map[string]bool),
 		wake:     make(chan struct{}, 1),
 		attached: make(chan struct{}),
@@ -568,7 +572,7 @@ func (k *keeper) Claim(clientID string, clean, local, persistent bool) (*store.S
 		if mine && local {
 			return nil, nil, nil // this node's copy is the current one
 		}
-		return rec.Session, k.replay(rec.Session.Subscriptions, rec.Since, handed), nil
+		return rec.Session, k.replay(clientID, rec.Session.Subscriptions, rec.Since, handed), nil
 	}
 	return nil, nil, k.claimErr(errors.New("the session record kept changing"))
 }
@@ -713,7 +717,7 @@ func (k *keeper) onRelease(msg *nats.Msg) {
 		var cp broker.Checkpoint
 		held := false
 		if srv != nil {
-			cp, held = srv.SessionCheckpoint(clientID, true)
+			cp, held = k.checkpoint(srv, clientID, true)
 		}
 		since := cp.Since
 		k.mu.Lock()
@@ -886,7 +890,7 @@ func (k *keeper) checkpoints() {
 		k.mu.Unlock()
 		woke := false
 		for _, id := range ids {
-			cp, ok := srv.SessionCheckpoint(id, false)
+			cp, ok := k.checkpoint(srv, id, false)
 			if !ok {
 				continue
 			}
@@ -957,7 +961,7 @@ func (k *keeper) leave() {
 			k.n.log.Warn("cluster: leaving before every session's checkpoint was written", "left", len(ids))
 			return
 		}
-		cp, ok := srv.SessionCheckpoint(id, false)
+		cp, ok := k.checkpoint(srv, id, false)
 		k.mu.Lock()
 		o := k.owned[id]
 		k.mu.Unlock()
@@ -1064,7 +1068,7 @@ func (k *keeper) adopt(key string, live map[string]bool) {
 	k.owned[clientID] = &ownedSession{rev: rev, latest: rec.Session, since: rec.Since}
 	k.mu.Unlock()
 	k.n.log.Info("cluster: adopted the session of "+clientID+" from a node that left", "from", from)
-	srv.Adopt(rec.Session, k.replay(rec.Session.Subscriptions, rec.Since, handover{}))
+	srv.Adopt(rec.Session, k.replay(clientID, rec.Session.Subscriptions, rec.Since, handover{}))
 }
 
 // reconcile drops, once the bucket is readable, the local sessions that
@@ -1115,7 +1119,7 @@ func (k *keeper) reconcile() {
 // acknowledged there. It returns at once; the replay goes on in the
 // background, retrying while the log has no leader (as just after a node
 // is lost), for up to replayFor.
-func (k *keeper) replay(subs []store.Subscription, since time.Time, h handover) func(func(broker.RemoteMessage)) {
+func (k *keeper) replay(clientID string, subs []store.Subscription, since time.Time, h handover) func(func(broker.RemoteMessage)) {
 	var filters, subjects []string
 	for _, s := range subs {
 		if _, _, shared := topic.ParseShared(s.Filter); shared || s.QoS == 0 {
@@ -1143,7 +1147,12 @@ func (k *keeper) replay(subs []store.Subscription, since time.Time, h handover) 
 		if len(filters) == 0 {
 			return
 		}
+		// Until the replay is done, the session's checkpoint stays at
+		// its start: a node that takes the session meanwhile must
+		// replay from there too.
+		k.holdCheckpoint(clientID, since, 1)
 		go func() {
+			defer k.holdCheckpoint(clientID, since, -1)
 			filtered := func(m broker.RemoteMessage) {
 				if !skipped[m.ID] {
 					deliver(m)
@@ -1174,6 +1183,43 @@ func (k *keeper) replay(subs []store.Subscription, since time.Time, h handover) 
 			}
 		}()
 	}
+}
+
+type heldCheckpoint struct {
+	since time.Time
+	n     int
+}
+
+// holdCheckpoint adds (delta 1) or drops (-1) a replay from since.
+func (k *keeper) holdCheckpoint(clientID string, since time.Time, delta int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	h := k.held[clientID]
+	switch {
+	case delta > 0 && h == nil:
+		k.held[clientID] = &heldCheckpoint{since: since, n: 1}
+	case delta > 0:
+		h.n++
+		if since.Before(h.since) {
+			h.since = since
+		}
+	case h != nil && h.n <= 1:
+		delete(k.held, clientID)
+	case h != nil:
+		h.n--
+	}
+}
+
+// checkpoint is a session's checkpoint on this node, held back while a
+// replay into it runs.
+func (k *keeper) checkpoint(srv *broker.Server, clientID string, pending bool) (broker.Checkpoint, bool) {
+	cp, ok := srv.SessionCheckpoint(clientID, pending)
+	k.mu.Lock()
+	if h := k.held[clientID]; h != nil && h.since.Before(cp.Since) {
+		cp.Since = h.since
+	}
+	k.mu.Unlock()
+	return cp, ok
 }
 
 // replayFor bounds the retries of a replay.

@@ -226,6 +226,7 @@
   async function loadBroker() {
     const b = await api("GET", "/api/v1/broker");
     $("#broker-version").textContent = b.version;
+    clustered = !!b.clustered;
     const url = $("#try-url");
     if (!url.value) url.value = browserURL(b.websocket_url || "");
     if (!url.value) url.placeholder = "ws://" + location.hostname + ":PORT/mqtt (no WebSocket URL configured)";
@@ -461,7 +462,7 @@
 
   // ---- cluster --------------------------------------------------------
 
-  let clustered = true; // until GET /api/v1/cluster says 404
+  let clustered = false; // GET /api/v1/broker says
 
   async function loadCluster() {
     if (!clustered) return;
@@ -521,10 +522,9 @@
   }
 
   function refreshAll() {
-    loadBroker().catch((e) => toast(e.message, true));
+    loadBroker().then(loadCluster, (e) => toast(e.message, true));
     loadClients().catch(() => {});
     loadTopics();
-    loadCluster();
   }
 
   // authorized asks the server whether the token we hold (if any) is the
