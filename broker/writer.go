@@ -19,8 +19,13 @@ type outItem struct {
 // writeBufs recycles write buffers so that idle connections hold none.
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
-// enqueue queues a control packet.
+// enqueue queues a control packet. With -v its "Sending" line is logged
+// now, in the order of the packets it answers, as Mosquitto's console
+// shows it, not later from the writer.
 func (c *conn) enqueue(p packet.Packet) {
+	if c.srv.verbose {
+		c.logSent(p)
+	}
 	c.push(outItem{pkt: p}, 0, false)
 }
 
@@ -260,9 +265,6 @@ func (c *conn) writeBatch(batch []outItem) (closing, more bool, err error) {
 				continue
 			}
 			c.srv.stats.packetsOutByType[it.pkt.Type()&15].Add(1)
-			if c.srv.verbose {
-				c.logSent(it.pkt)
-			}
 		} else {
 			more = true
 			buf = c.appendPublish(buf, &it.d, now)

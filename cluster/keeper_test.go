@@ -257,39 +257,6 @@ func TestReplicatedSessions(t *testing.T) {
 		s2.leave(t)
 	})
 
-	t.Run("RetainedForLateNodes", func(t *testing.T) {
-		// Retained messages are kept in the cluster: a node that joins
-		// later has them, including deletions.
-		pub.publish(t, "kept/a", "A", 1, true)
-		pub.publish(t, "kept/b", "B", 1, true)
-		pub.publish(t, "kept/b", "", 1, true) // deleted
-		pub.publish(t, "kept/c", "C1", 1, true)
-		pub.publish(t, "kept/c", "C2", 1, true)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		n4, err := startJSNode(t, "node4", addr, []string{n1.node.RouteURL(), n2.node.RouteURL()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(n4.stop)
-		waitForLong(t, "node 4 ready", 30*time.Second, n4.node.SessionsReady)
-		s := connect(t, n4.addr, "late-reader")
-		s.subscribe(t, 1, "kept/#")
-		got := map[string]string{}
-		for range 2 {
-			m := s.next(t)
-			got[m.Topic] = string(m.Payload)
-		}
-		s.none(t)
-		if fmt.Sprint(got) != "map[kept/a:A kept/c:C2]" {
-			t.Fatalf("retained on the late node: %v", got)
-		}
-	})
-
 	t.Run("NodeLost", func(t *testing.T) {
 		wills := connect(t, n1.addr, "will-watcher")
 		wills.subscribe(t, 1, "will/#")
@@ -352,6 +319,42 @@ func TestReplicatedSessions(t *testing.T) {
 		}
 		t.Logf("will published once, by %s, which adopted the session", owner)
 	})
+	// Last: node 4 joins the meta group, and JetStream counts it in the
+	// quorum even once it is gone again (a node that leaves for good is
+	// removed with NATS' peer-remove, which mast does not do yet).
+	t.Run("RetainedForLateNodes", func(t *testing.T) {
+		// Retained messages are kept in the cluster: a node that joins
+		// later has them, including deletions.
+		pub.publish(t, "kept/a", "A", 1, true)
+		pub.publish(t, "kept/b", "B", 1, true)
+		pub.publish(t, "kept/b", "", 1, true) // deleted
+		pub.publish(t, "kept/c", "C1", 1, true)
+		pub.publish(t, "kept/c", "C2", 1, true)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		n4, err := startJSNode(t, "node4", addr, []string{n1.node.RouteURL(), n2.node.RouteURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n4.stop)
+		waitForLong(t, "node 4 ready", 30*time.Second, n4.node.SessionsReady)
+		s := connect(t, n4.addr, "late-reader")
+		s.subscribe(t, 1, "kept/#")
+		got := map[string]string{}
+		for range 2 {
+			m := s.next(t)
+			got[m.Topic] = string(m.Payload)
+		}
+		s.none(t)
+		if fmt.Sprint(got) != "map[kept/a:A kept/c:C2]" {
+			t.Fatalf("retained on the late node: %v", got)
+		}
+	})
+
 }
 
 // TestNodeLostUnderLoad loses a node while a publisher goes on: the
