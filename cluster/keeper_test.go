@@ -301,7 +301,15 @@ func TestReplicatedSessions(t *testing.T) {
 
 		// The will of the client that was connected to node 3: once,
 		// from the node that adopted its session.
-		m := wills.next(t)
+		// Adoption waits for the owner to be missing for a few seconds,
+		// and node 1 learns of owners through a watcher that may take a
+		// few heartbeats to recover from the loss of node 3.
+		var m *client.Message
+		select {
+		case m = <-wills.ch:
+		case <-time.After(60 * time.Second):
+			t.Fatal("no will in 60s")
+		}
 		if m.Topic != "will/with-will" || string(m.Payload) != "gone" {
 			t.Fatalf("will: got %q %q", m.Topic, m.Payload)
 		}
