@@ -7,7 +7,7 @@ GO ?= go
 # (golang/go#75804, fixed in go1.27).
 FUZZTIME ?= 100000x
 
-.PHONY: test deps lint unit fuzz build run bench compare
+.PHONY: test deps lint unit fuzz build run bench compare bench-cluster
 
 test: deps lint unit fuzz
 
@@ -19,8 +19,11 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# The cluster suites run three brokers each and time failovers: alone,
+# after the rest, so that they do not compete with it for the cores.
 unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /cluster$$ -e /test/cluster$$)
+	$(GO) test -race -count=1 -timeout 10m -p 1 ./cluster/ ./test/cluster/
 
 # Bounded fuzzing of every decoder; longer runs: make fuzz FUZZTIME=20000000x
 fuzz:
@@ -34,6 +37,10 @@ run:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./packet ./topic ./broker
+
+# Cross-node against one node (not part of make test: about 2 minutes).
+bench-cluster:
+	./bench/cluster.sh 5
 
 # Side-by-side with Mosquitto (not part of make test: about 5 minutes).
 compare:

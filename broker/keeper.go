@@ -225,7 +225,8 @@ func (s *Server) SessionRecord(id string) (*store.Session, bool) {
 }
 
 // deliverTo routes a message the cluster replays to one session only,
-// unless the session has it already.
+// unless the session has it already. It may wait for room in the
+// session's queue (it runs on the replay's goroutine).
 func (s *Server) deliverTo(id string, m RemoteMessage) {
 	s.mu.Lock()
 	sess := s.sessions[id]
@@ -233,13 +234,21 @@ func (s *Server) deliverTo(id string, m RemoteMessage) {
 	if sess == nil {
 		return
 	}
-	if m.ID != 0 {
+	// A replay may hold more than a queue takes: it waits for room
+	// rather than have the session drop what it replays.
+	for {
 		sess.mu.Lock()
-		has := sess.hasLocked(m.ID)
+		has := m.ID != 0 && sess.hasLocked(m.ID)
+		full := len(sess.queue) >= s.lim().MaxQueued*3/4
+		ended := sess.ended
 		sess.mu.Unlock()
-		if has {
+		if has || ended || s.isClosing() {
 			return
 		}
+		if !full {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if msg := s.fromRemote(m); msg != nil {
 		msg.only = sess

@@ -112,6 +112,9 @@ type subjectSub struct {
 // retainedRoot prefixes the subjects of retained messages.
 const retainedRoot = "retained."
 
+// syncRoot prefixes the subjects nodes answer on for syncPeers.
+const syncRoot = "mast.sync."
+
 // connectedRoot prefixes the announcements of connections.
 const connectedRoot = "mast.connected."
 
@@ -228,6 +231,13 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster: connecting to the embedded NATS server: %w", err)
 	}
 	n.nq = nq
+	// Peers ask to know that our subscriptions have reached us (see
+	// syncPeers): answering is all.
+	if _, err := nc.Subscribe(syncRoot+n.name, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+		nc.Close()
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	// A client that connects anywhere takes over its connection here.
 	if _, err := nc.Subscribe(connectedRoot+">", n.onConnected); err != nil {
 		nc.Close()
@@ -262,6 +272,25 @@ func (n *Node) Attach(srv *broker.Server) {
 	n.hmu.Unlock()
 	if n.keeper != nil {
 		n.keeper.setServer(srv)
+	}
+}
+
+// syncPeers returns once every other node has handled the subscriptions
+// this node made before the call: a request on the route after them
+// comes back only after they have been processed there (a route keeps
+// the order of what it carries).
+func (n *Node) syncPeers() {
+	rz, err := n.ns.Routez(&server.RoutezOptions{})
+	if err != nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, r := range rz.Routes {
+		if r.RemoteName == "" || seen[r.RemoteName] {
+			continue
+		}
+		seen[r.RemoteName] = true
+		_, _ = n.nc.Request(syncRoot+r.RemoteName, nil, 2*time.Second)
 	}
 }
 

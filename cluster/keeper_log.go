@@ -186,23 +186,28 @@ func (k *keeper) replay(clientID string, subs []store.Subscription, since time.T
 		skipped[id] = true
 	}
 	return func(deliver func(broker.RemoteMessage)) {
-		for _, m := range h.pending {
-			deliver(m)
-		}
-		if len(filters) == 0 {
-			return
-		}
 		// Until the replay is done, the session's checkpoint stays at
 		// its start: a node that takes the session meanwhile must
-		// replay from there too.
+		// replay from there too. The replay runs beside the
+		// connection, which must go on reading acknowledgements for
+		// the session's queue to drain.
 		k.holdCheckpoint(clientID, since, 1)
 		go func() {
 			defer k.holdCheckpoint(clientID, since, -1)
+			for _, m := range h.pending {
+				deliver(m)
+			}
+			if len(filters) == 0 {
+				return
+			}
 			filtered := func(m broker.RemoteMessage) {
 				if !skipped[m.ID] {
 					deliver(m)
 				}
 			}
+			// Every node must know of the session's subscriptions here
+			// before the fence: from then on they deliver to it live.
+			k.n.syncPeers()
 			deadline := time.Now().Add(replayFor)
 			var from uint64 // the last log sequence read
 			total := 0
@@ -254,13 +259,21 @@ func (k *keeper) replayLog(subjects, filters []string, since time.Time, from *ui
 	if err != nil {
 		return 0, err
 	}
-	// Read to the end, then on until replaySettle has passed with
-	// nothing new: just after a node is lost, the log's new leader may
-	// still be applying entries it had agreed to. Live copies of what
-	// comes meanwhile are dropped by the broker (same id). A consumer
-	// that says it has messages but gives none is stalled (made during
-	// a change of leader): the caller tries again with a new one.
-	start := time.Now()
+	// Live copies of what comes meanwhile are dropped by the broker
+	// (same id). A consumer that says it has messages but gives none is
+	// stalled (made during a change of leader): the caller tries again
+	// with a new one.
+	// A fence: once the log's leader has stored it, every entry agreed
+	// before is in the stream (a new leader applies what it agreed to
+	// before it stores anything new), so reading until nothing is
+	// pending after the fence reads everything the session missed.
+	fctx, fcancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_, err = k.js.Publish(fctx, logRoot+"fence."+k.n.name, nil)
+	fcancel()
+	if err != nil {
+		return 0, err
+	}
+	fenced := time.Now()
 	n, stalls := 0, 0
 	for {
 		ictx, icancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -269,7 +282,10 @@ func (k *keeper) replayLog(subjects, filters []string, since time.Time, from *ui
 		if err != nil {
 			return n, err
 		}
-		if info.NumPending == 0 && time.Since(start) >= replaySettle {
+		// On past the fence: a message whose publisher sent it to the
+		// log before learning of the session's new node may reach the
+		// log later (resent after a lost leader).
+		if info.NumPending == 0 && time.Since(fenced) >= replaySettle {
 			return n, nil
 		}
 		batch, err := cons.Fetch(int(min(max(info.NumPending, 1), 256)), jetstream.FetchMaxWait(time.Second))
@@ -307,9 +323,11 @@ func (k *keeper) replayLog(subjects, filters []string, since time.Time, from *ui
 	}
 }
 
-// replaySettle is how long a replay goes on reading the log after it
-// has caught up.
-const replaySettle = 3 * time.Second
+// replaySettle is how long a replay reads on after its fence: as long
+// as a publisher's node may go on resending a message to the log (its
+// first try may have gone to a leader that was lost), so that a message
+// acknowledged to its publisher is in the log before the replay ends.
+const replaySettle = keepTimeout + time.Second
 
 func matchesAny(filters []string, name string) bool {
 	for _, f := range filters {
