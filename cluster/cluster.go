@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,8 +154,10 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		ServerName: o.NodeName,
 		// The client port is for this process only: on loopback, at a
 		// random port (DontListen would be tighter, but routes wait for a
-		// client listener).
-		Host:       "127.0.0.1",
+		// client listener). On Linux at 127.0.0.2, so that its random
+		// port can never take a port someone meant for 127.0.0.1 (an
+		// MQTT listener or another node's routes picked ahead).
+		Host:       clientHost(),
 		Port:       server.RANDOM_PORT,
 		NoSigs:     true,
 		NoLog:      true,
@@ -659,6 +662,14 @@ func splitHostPort(hp string) (string, int, error) {
 		host = "0.0.0.0"
 	}
 	return host, port, nil
+}
+
+// clientHost is where the embedded server's client port listens.
+func clientHost() string {
+	if runtime.GOOS == "linux" {
+		return "127.0.0.2" // all of 127/8 is loopback on Linux
+	}
+	return "127.0.0.1"
 }
 
 // routeUser is the route user name that goes with a secret.

@@ -103,7 +103,9 @@ func TestKillNode(t *testing.T) {
 	}
 	stop()
 	wg.Wait()
-	until(10*time.Second, func() bool { return delivered(l, streams, boxes...) })
+	// A replay may wait for the log to elect a leader, then reads on
+	// for as long as a publisher may resend: give it time.
+	until(60*time.Second, func() bool { return delivered(l, streams, boxes...) })
 
 	for _, s := range subs {
 		rc := s.in.reconnects()

@@ -67,7 +67,7 @@ func TestRollingRestart(t *testing.T) {
 	}
 	stop()
 	wg.Wait()
-	until(10*time.Second, func() bool { return delivered(l, []string{"roll"}, boxes...) })
+	until(60*time.Second, func() bool { return delivered(l, []string{"roll"}, boxes...) })
 	for _, b := range boxes {
 		var present []bool
 		for _, rc := range b.reconnects() {

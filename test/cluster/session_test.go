@@ -59,7 +59,7 @@ func TestSessionResumeOnAnotherNode(t *testing.T) {
 				publish(t, p, "r/x", payload("r", i), 1, false)
 				l.acked["r"] = append(l.acked["r"], i)
 			}
-			until(5*time.Second, func() bool { return delivered(l, []string{"r"}, in) })
+			until(30*time.Second, func() bool { return delivered(l, []string{"r"}, in) })
 			report(t, l, in, "r", false)
 			t.Logf("session present %v on node 2; %d of %d messages published while away arrived, %d of 20 published after",
 				ack.SessionPresent, countRange(in, "r", 1, count), count, countRange(in, "r", count+1, count+20))
@@ -77,7 +77,7 @@ func TestSessionResumeOnAnotherNode(t *testing.T) {
 			if !ack.SessionPresent {
 				t.Errorf("CONNACK back on node 3: session present 0, want 1")
 			}
-			until(5*time.Second, func() bool { return delivered(l2, []string{"r"}, back) })
+			until(30*time.Second, func() bool { return delivered(l2, []string{"r"}, back) })
 			report(t, l2, back, "r", false)
 			// A stale copy of the session on node 3 would have replayed
 			// what node 2 delivered already, before the newer messages.
