@@ -277,8 +277,24 @@ func waitMesh(t testing.TB, nodes ...*node) {
 	for j, n := range nodes {
 		boxes[j] = newInbox(n.name)
 		id := "mesh-" + token + "-" + n.name
-		s, _ := dialRetry(t, clientOpts(id+"-sub", packet.Version5, boxes[j], n.mqtt))
-		subscribe(t, s, 0, "_probe/"+token+"/"+n.name+"/+")
+		// Right after a partition heals, a node may still be sorting out
+		// its routes: a probe client that loses its connection while
+		// subscribing tries again (a fresh one).
+		var s *client.Client
+		for attempt := 1; ; attempt++ {
+			s, _ = dialRetry(t, clientOpts(id+"-sub", packet.Version5, boxes[j], n.mqtt))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := s.Subscribe(ctx, nil, packet.Subscription{Filter: "_probe/" + token + "/" + n.name + "/+"})
+			cancel()
+			if err == nil {
+				break
+			}
+			disconnect(s)
+			if attempt == 3 {
+				t.Fatalf("%s: probe subscriber: %v", n.name, err)
+			}
+			t.Logf("%s: probe subscriber: %v; again", n.name, err)
+		}
 		pubs[j], _ = dialRetry(t, clientOpts(id+"-pub", packet.Version5, nil, n.mqtt))
 		defer disconnect(s)
 		defer disconnect(pubs[j])
