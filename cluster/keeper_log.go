@@ -109,7 +109,24 @@ func (k *keeper) await(p *keptPublish, deadline time.Time) error {
 
 // loadRetained takes in the retained messages the cluster keeps, for the
 // ones published while this node was away.
+// A load that fails or stops short (a consumer made during a change of
+// leader) is tried again, a few times.
 func (k *keeper) loadRetained() {
+	for attempt := 1; attempt <= 5; attempt++ {
+		err := k.loadRetainedOnce()
+		if err == nil {
+			return
+		}
+		k.n.log.Warn("cluster: reading the retained messages", "err", err, "attempt", attempt)
+		select {
+		case <-k.n.quit:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (k *keeper) loadRetainedOnce() error {
 	srv := k.server()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -117,19 +134,18 @@ func (k *keeper) loadRetained() {
 		FilterSubjects: []string{keptRoot + ">"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, MaxResetAttempts: 3,
 	})
 	if err != nil {
-		k.n.log.Warn("cluster: reading the retained messages", "err", err)
-		return
+		return err
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		k.n.log.Warn("cluster: reading the retained messages", "err", err)
-		return
+		return err
 	}
+	want := info.NumPending
 	n := 0
 	for pending := info.NumPending; pending > 0; {
 		batch, err := cons.Fetch(int(min(pending, 1024)), jetstream.FetchMaxWait(opTimeout))
 		if err != nil {
-			break
+			return err
 		}
 		got := 0
 		for msg := range batch.Messages() {
@@ -156,6 +172,10 @@ func (k *keeper) loadRetained() {
 	if n > 0 {
 		k.n.log.Info(fmt.Sprintf("cluster: %d retained messages from the cluster", n))
 	}
+	if uint64(n) < want {
+		return fmt.Errorf("cluster: %d of %d retained messages read", n, want)
+	}
+	return nil
 }
 
 // replay returns what delivers, to a session taken over, the messages
