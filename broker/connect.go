@@ -288,20 +288,8 @@ func (s *Server) capExpiry(e uint32) uint32 {
 // one [MQTT-3.1.2-4] [MQTT-3.1.2-5], sends CONNACK and then resends what
 // was in flight.
 func (s *Server) attach(c *conn, clean bool, expiry uint32, will *message, willDelay uint32, quota int, ack *packet.Connack) {
-	for {
-		s.mu.Lock()
-		sess := s.sessions[c.clientID]
-		if sess != nil {
-			sess.mu.Lock()
-			old := sess.conn
-			sess.mu.Unlock()
-			if old != nil {
-				s.mu.Unlock()
-				old.kick(packet.SessionTakenOver, "session taken over by a new connection")
-				<-old.done
-				continue
-			}
-		}
+	{
+		sess := s.lockIdle(c.clientID, "session taken over by a new connection")
 		var fire []*message
 		var orphans []delivery
 		if sess != nil && clean {
@@ -354,6 +342,29 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, will *message, willD
 		}
 		s.redispatch(orphans)
 		return
+	}
+}
+
+// lockIdle takes s.mu and returns the client's session (nil when none)
+// with no connection: a connected one is closed as a takeover
+// [MQTT-3.1.4-3], waiting for its cleanup without a lock held. s.mu is
+// held on return.
+func (s *Server) lockIdle(id, why string) *session {
+	for {
+		s.mu.Lock()
+		sess := s.sessions[id]
+		if sess == nil {
+			return nil
+		}
+		sess.mu.Lock()
+		old := sess.conn
+		sess.mu.Unlock()
+		if old == nil {
+			return sess
+		}
+		s.mu.Unlock()
+		old.kick(packet.SessionTakenOver, why)
+		<-old.done
 	}
 }
 

@@ -33,18 +33,8 @@ func (c *conn) claim(clean bool, expiry uint32) (replay func(func(RemoteMessage)
 // adopt makes the session from the cluster's record, in place of a
 // local copy, which is stale.
 func (s *Server) adopt(rec *store.Session) {
-	for {
-		s.mu.Lock()
-		if old := s.sessions[rec.ClientID]; old != nil {
-			old.mu.Lock()
-			oc := old.conn
-			old.mu.Unlock()
-			if oc != nil {
-				s.mu.Unlock()
-				oc.kick(packet.SessionTakenOver, "session taken over on another node")
-				<-oc.done
-				continue
-			}
+	{
+		if old := s.lockIdle(rec.ClientID, "session taken over on another node"); old != nil {
 			old.handedOff = true
 			s.endSessionLocked(old)
 		}
@@ -99,21 +89,11 @@ func (s *Server) TakeOver(id string, newer time.Time) bool {
 // DISCONNECT 0x8E), and the cluster's copy is left alone. It reports
 // whether there was one.
 func (s *Server) ReleaseSession(id string) bool {
-	for {
-		s.mu.Lock()
-		sess := s.sessions[id]
+	{
+		sess := s.lockIdle(id, "session taken over on another node")
 		if sess == nil {
 			s.mu.Unlock()
 			return false
-		}
-		sess.mu.Lock()
-		oc := sess.conn
-		sess.mu.Unlock()
-		if oc != nil {
-			s.mu.Unlock()
-			oc.kick(packet.SessionTakenOver, "session taken over on another node")
-			<-oc.done
-			continue
 		}
 		sess.handedOff = true
 		fire, orphans := s.endSessionLocked(sess)
